@@ -1,0 +1,1 @@
+"""Engine fixture (being written)."""
