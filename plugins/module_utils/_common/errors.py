@@ -37,6 +37,4 @@ class MissingLibraryError(ScloudError):
 
 def fail_from_exception(module, exc):
     """Turn a :class:`ScloudError` into ``module.fail_json``."""
-    if isinstance(exc, MissingLibraryError):
-        module.fail_json(msg=exc.msg, **exc.details)
     module.fail_json(msg=exc.msg, **exc.details)

@@ -1,0 +1,108 @@
+# SCloudStack on Ansible. The two commands: `make up` and `make test` (see README.md).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMPS := .cache/stamps
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/collections
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+PYTEST := $(BIN)/python -m pytest
+APT_PACKAGES := $(shell sed -e 's/\#.*//' packages/apt.txt | xargs)
+
+.PHONY: help install apt venv podman-conf lab-image lab up site api down test test-fast lint lint-fast \
+        sanity test-unit test-integration test-smoke test-api test-molecule bench docs clean
+
+help: ## Show the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' | column -t -s $$'\t'
+
+## ---- set-up ------------------------------------------------------------------------------
+install: apt podman-conf venv ## Install what the controller and the tests need (idempotent, quick when done)
+
+apt: ## Install the Debian packages of packages/apt.txt that are missing
+	@missing=$$( { dpkg-query -W -f='$${Package} $${db:Status-Status}\n' $(APT_PACKAGES) 2>/dev/null || true; } \
+	    | awk '$$2=="installed"{print $$1}' | sort | comm -13 - <(tr ' ' '\n' <<<"$(APT_PACKAGES)" | sort)); \
+	if [ -n "$$missing" ]; then \
+	  echo "apt: installing $$missing"; \
+	  [ "$$(id -u)" = 0 ] || { echo "make install must run as root to install: $$missing" >&2; exit 1; }; \
+	  apt-get update -q; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	else echo "apt: all $(words $(APT_PACKAGES)) packages present"; fi
+
+podman-conf: ## Configure podman for this kind of machine (runc, ulimits below the host's)
+	@if [ ! -f /etc/containers/containers.conf ] || grep -q '^# scloud.stack lab' /etc/containers/containers.conf; then \
+	  install -D -m 0644 roles/lab/files/containers.conf /etc/containers/containers.conf; \
+	else echo "podman-conf: /etc/containers/containers.conf is not ours; check it sets runtime=runc and default_ulimits"; fi
+
+venv: $(STAMPS)/venv ## Create .venv with the pinned Python dependencies
+
+$(STAMPS)/venv: pyproject.toml
+	@mkdir -p $(STAMPS)
+	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+## ---- the lab and the cloud -------------------------------------------------------------
+lab-image: install ## Build the lab node image (cached by recipe hash)
+	$(BIN)/ansible-playbook playbooks/lab.yml -t image
+
+lab: install ## Build the image, the lab network and the node containers
+	$(BIN)/ansible-playbook playbooks/lab.yml
+
+site: ## Deploy the cloud on the inventory (default: the lab)
+	$(BIN)/ansible-playbook playbooks/site.yml
+
+up: install lab site ## Install, build the lab and deploy the cloud on it
+
+down: ## Destroy the lab: containers, network, loop devices, state (the image cache stays)
+	$(BIN)/ansible-playbook playbooks/lab_destroy.yml
+
+## ---- tests ----------------------------------------------------------------------------
+test: install lint test-unit test-integration test-api test-molecule ## Every tier (what CI runs)
+
+test-fast: install lint-fast test-unit test-smoke ## Quick subset: ruff, yamllint, unit tests, engine smoke tests
+
+lint-fast: venv
+	$(BIN)/ruff check .
+	$(BIN)/yamllint -s .
+
+lint: lint-fast sanity ## ruff, yamllint, ansible-lint (production), ansible-test sanity
+	$(BIN)/ansible-lint --profile production
+
+sanity: venv ## ansible-test sanity on a copy of the collection at ansible_collections/scloud/stack
+	@rm -rf .cache/sanity && mkdir -p .cache/sanity/ansible_collections/scloud
+	git ls-files -z --cached --others --exclude-standard | grep -zv '^collections/' \
+	  | rsync -a --from0 --files-from=- ./ .cache/sanity/ansible_collections/scloud/stack/
+	cd .cache/sanity/ansible_collections/scloud/stack && \
+	  $(CURDIR)/$(BIN)/ansible-test sanity --local --python 3.11 --color no \
+	    --exclude tests/ --exclude api/ --exclude benchmarks/ --exclude molecule/ --exclude .ci/ \
+	    --exclude Makefile --exclude packages/
+
+test-unit: venv ## Unit tests of pure logic
+	$(PYTEST) tests/unit -q
+
+test-smoke: venv ## Start every engine fixture and prove it answers
+	$(PYTEST) tests/integration -q -k "engine"
+
+test-integration: venv ## Every module against the real engines started on this machine
+	$(PYTEST) tests/integration -q
+
+test-api: venv ## The API with real ansible-runner jobs, SQLite and PostgreSQL
+	$(PYTEST) tests/api -q
+
+test-molecule: lab-image ## Roles and playbooks on lab nodes (podman driver)
+	@for s in $$(ls molecule); do echo "== molecule $$s"; $(BIN)/molecule test -s $$s; done
+
+## ---- benchmarks and docs ------------------------------------------------------------
+bench: install ## Side-by-side measurements; writes docs/benchmarks.md
+	$(BIN)/python benchmarks/run_all.py
+
+docs: venv ## Generate the module reference in docs/modules/
+	$(BIN)/python docs/generate_module_docs.py
+
+clean: down ## Destroy the lab and remove caches (keeps .venv)
+	rm -rf .cache/sanity .cache/facts .pytest_cache

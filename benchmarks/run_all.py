@@ -1,0 +1,42 @@
+"""Run every benchmark of benchmarks/<name>/run.py and assemble docs/benchmarks.md.
+
+Each benchmark writes benchmarks/<name>/RESULTS.md; this script runs them one after the other
+(never in parallel: they measure side by side on the same machine) and joins the results.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def main(argv):
+    wanted = set(argv[1:])
+    parts = ["# Benchmarks", "",
+             "Measured by `make bench` on the project's kind of machine (2 cores, 24 GiB, Debian 12).",
+             "Each section is written by `benchmarks/<name>/run.py` and compares our way with the usual",
+             "way side by side, in one run.", ""]
+    failures = 0
+    for bench in sorted(p.parent for p in (REPO / "benchmarks").glob("*/run.py")):
+        if wanted and bench.name not in wanted:
+            continue
+        start = time.monotonic()
+        proc = subprocess.run([sys.executable, str(bench / "run.py")], cwd=REPO)
+        elapsed = time.monotonic() - start
+        if proc.returncode != 0:
+            failures += 1
+            parts += [f"## {bench.name}", "", f"FAILED (exit {proc.returncode}) after {elapsed:.0f}s", ""]
+            continue
+        results = bench / "RESULTS.md"
+        if results.exists():
+            parts += [results.read_text().strip(), ""]
+    (REPO / "docs" / "benchmarks.md").write_text("\n".join(parts) + "\n")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))
