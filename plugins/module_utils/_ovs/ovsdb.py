@@ -1,0 +1,267 @@
+# Copyright (c) 2026 SCloudStack developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One OVSDB session per task, through the Open vSwitch Python IDL (Debian ``python3-openvswitch``).
+
+Every ``ovs_*`` and ``ovn_*`` module shares :data:`OVSDB_ARGUMENT_SPEC` (documented by the
+``scloud.stack.ovsdb`` doc fragment) and :func:`run_resource`: read the current object from the
+IDL's replica, plan the change, then write it in ONE transaction; if the database moved under us
+(``TRY_AGAIN``), read and plan again.
+"""
+
+from __future__ import annotations
+
+import errno
+import time
+
+from ansible_collections.scloud.stack.plugins.module_utils._common.diff import make_diff
+from ansible_collections.scloud.stack.plugins.module_utils._common.errors import (
+    EngineError,
+    MissingLibraryError,
+    ScloudError,
+    fail_from_exception,
+)
+
+try:
+    import ovs.db.idl
+    import ovs.jsonrpc
+    import ovs.poller
+    import ovs.stream
+    import ovs.timeval
+    import ovs.vlog
+
+    HAS_OVS = True
+    OVS_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - depends on the target
+    HAS_OVS = False
+    OVS_IMPORT_ERROR = exc
+
+DEFAULT_REMOTES = {
+    "Open_vSwitch": "unix:/var/run/openvswitch/db.sock",
+    "OVN_Northbound": "unix:/var/run/ovn/ovnnb_db.sock",
+    "OVN_Southbound": "unix:/var/run/ovn/ovnsb_db.sock",
+}
+
+OVSDB_ARGUMENT_SPEC = {
+    "ovsdb_remote": {"type": "str"},
+    "ovsdb_timeout": {"type": "int", "default": 30},
+    "ovsdb_ssl_key": {"type": "path"},
+    "ovsdb_ssl_cert": {"type": "path"},
+    "ovsdb_ssl_ca_cert": {"type": "path"},
+}
+OVSDB_REQUIRED_TOGETHER = [("ovsdb_ssl_key", "ovsdb_ssl_cert", "ovsdb_ssl_ca_cert")]
+
+_MAX_ATTEMPTS = 5
+
+
+def argument_spec(**module_options):
+    """The module's own options plus the shared OVSDB connection options."""
+    spec = dict(OVSDB_ARGUMENT_SPEC)
+    spec.update(module_options)
+    return spec
+
+
+class Session:
+    """An IDL replica of the tables a module needs, and transactions on it."""
+
+    def __init__(self, database, tables, remote=None, timeout=30, ssl=None):
+        if not HAS_OVS:
+            raise MissingLibraryError(
+                "the Open vSwitch Python IDL (Debian package python3-openvswitch) is required: "
+                f"{OVS_IMPORT_ERROR}"
+            )
+        self.database = database
+        self.remote = remote or DEFAULT_REMOTES[database]
+        self.timeout = timeout
+        self._deadline = time.monotonic() + timeout
+        # The IDL logs through vlog to stderr by default; a module's stderr must stay clean.
+        ovs.vlog.Vlog.set_levels_from_string("ANY:console:off")
+        if ssl:
+            ovs.stream.Stream.ssl_set_private_key_file(ssl["key"])
+            ovs.stream.Stream.ssl_set_certificate_file(ssl["cert"])
+            ovs.stream.Stream.ssl_set_ca_cert_file(ssl["ca_cert"])
+        helper = ovs.db.idl.SchemaHelper(None, self._fetch_schema())
+        for table in tables:
+            helper.register_table(table)
+        self.idl = ovs.db.idl.Idl(self.remote, helper, leader_only=True)
+        self._run_until(lambda: self.idl.state == self.idl.IDL_S_MONITORING, "reading the database")
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def _remaining_ms(self, what):
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise EngineError(
+                f"OVSDB {self.database} at {self.remote}: timed out after {self.timeout}s {what}",
+                remote=self.remote,
+            )
+        return int(left * 1000)
+
+    def _fetch_schema(self):
+        errors = []
+        for remote in self.remote.split(","):
+            remote = remote.strip()
+            error, stream = ovs.stream.Stream.open_block(
+                ovs.stream.Stream.open(remote), self._remaining_ms("connecting")
+            )
+            if error:
+                errors.append(f"{remote}: {errno.errorcode.get(error, error)}")
+                continue
+            rpc = ovs.jsonrpc.Connection(stream)
+            try:
+                rpc.send(ovs.jsonrpc.Message.create_request("get_schema", [self.database]))
+                while True:
+                    error, msg = rpc.recv()
+                    if error == errno.EAGAIN:
+                        poller = ovs.poller.Poller()
+                        rpc.wait(poller)
+                        rpc.recv_wait(poller)
+                        poller.timer_wait(self._remaining_ms("reading the schema"))
+                        poller.block()
+                        continue
+                    if error:
+                        errors.append(f"{remote}: {errno.errorcode.get(error, error)}")
+                        break
+                    if msg.error:
+                        errors.append(f"{remote}: {msg.error}")
+                        break
+                    return msg.result
+            finally:
+                rpc.close()
+        raise EngineError(
+            f"cannot reach OVSDB {self.database} at {self.remote}: {'; '.join(errors)}", remote=self.remote
+        )
+
+    def _run_until(self, done, what):
+        while True:
+            self.idl.run()
+            if done():
+                return
+            poller = ovs.poller.Poller()
+            self.idl.wait(poller)
+            poller.timer_wait(min(self._remaining_ms(what), 500))
+            poller.block()
+
+    def table(self, name):
+        return self.idl.tables[name].rows.values()
+
+    def find(self, table, **match):
+        return [r for r in self.table(table) if all(getattr(r, k) == v for k, v in match.items())]
+
+    def find_one(self, table, **match):
+        rows = self.find(table, **match)
+        return rows[0] if rows else None
+
+    def transact(self, apply, comment=None):
+        """Run ``apply(txn)`` and commit. True on success, False when the database moved (retry)."""
+        txn = ovs.db.idl.Transaction(self.idl)
+        if comment:
+            txn.add_comment(comment)
+        apply(txn)
+        while True:
+            status = txn.commit()
+            if status != txn.INCOMPLETE:
+                break
+            self.idl.run()
+            poller = ovs.poller.Poller()
+            self.idl.wait(poller)
+            txn.wait(poller)
+            poller.timer_wait(min(self._remaining_ms("committing"), 500))
+            poller.block()
+        if status in (txn.SUCCESS, txn.UNCHANGED):
+            self.last_txn = txn
+            return True
+        if status == txn.TRY_AGAIN:
+            return False
+        raise EngineError(
+            f"OVSDB {self.database} transaction failed ({txn.status_to_string(status)}): "
+            f"{txn.get_error() or 'no detail'}",
+            remote=self.remote,
+        )
+
+    def wait(self, done, what):
+        """Let the replica catch up until ``done()`` (e.g. ovs-vswitchd reported cur_cfg)."""
+        self._run_until(done, what)
+
+    def close(self):
+        self.idl.close()
+
+
+def connection_params(params):
+    ssl = None
+    if params.get("ovsdb_ssl_key"):
+        ssl = {"key": params["ovsdb_ssl_key"], "cert": params["ovsdb_ssl_cert"],
+               "ca_cert": params["ovsdb_ssl_ca_cert"]}
+    return {"remote": params.get("ovsdb_remote"), "timeout": params["ovsdb_timeout"], "ssl": ssl}
+
+
+class Resource:
+    """What a module manages. Subclasses fill in the four steps.
+
+    - ``validate()``: pure checks of ``params`` (no engine); raise ValidationError.
+    - ``read(session)``: the current object as a plain normalised dict, or None when absent.
+    - ``plan(session, current)``: the object as it must be after the task (None when absent);
+      checks that need the database (overlaps, references) raise ValidationError here.
+    - ``apply(session, txn, current, after)``: write the difference in the transaction.
+    """
+
+    database = "Open_vSwitch"
+    tables = ()
+    result_key = "object"
+
+    def __init__(self, params):
+        self.params = params
+
+    def validate(self):
+        return None
+
+    def read(self, session):
+        raise NotImplementedError
+
+    def plan(self, session, current):
+        raise NotImplementedError
+
+    def apply(self, session, txn, current, after):
+        raise NotImplementedError
+
+    def after_commit(self, session, after):
+        """Optional wait once the transaction is committed (for example for ovs-vswitchd)."""
+        return None
+
+    def comment(self):
+        return f"scloud.stack: {type(self).__name__} {self.params.get('name')}"
+
+
+def converge(resource, check_mode, session_factory=Session):
+    """Read, plan and (unless ``check_mode``) apply; returns ``(changed, before, after)``."""
+    resource.validate()
+    session = session_factory(resource.database, resource.tables, **connection_params(resource.params))
+    try:
+        for _attempt in range(_MAX_ATTEMPTS):
+            current = resource.read(session)
+            after = resource.plan(session, current)
+            changed = after != current
+            if not changed or check_mode:
+                return changed, current, after
+            if session.transact(lambda txn, c=current, a=after: resource.apply(session, txn, c, a),
+                                resource.comment()):
+                resource.after_commit(session, after)
+                return True, current, after
+            # TRY_AGAIN: someone else changed what we verified; read the new state and plan again.
+            session.wait(lambda: True, "refreshing")
+        raise EngineError(f"OVSDB {resource.database}: the database kept changing, gave up after "
+                          f"{_MAX_ATTEMPTS} attempts")
+    finally:
+        session.close()
+
+
+def run_resource(module, resource_cls):
+    """The whole ``main()`` of an OVSDB module after AnsibleModule is built."""
+    resource = resource_cls(module.params)
+    try:
+        changed, before, after = converge(resource, module.check_mode)
+    except ScloudError as exc:
+        fail_from_exception(module, exc)
+        return
+    result = {"changed": changed, resource.result_key: after or {}}
+    if module._diff:
+        result["diff"] = make_diff(before, after)
+    module.exit_json(**result)

@@ -1,0 +1,135 @@
+#!/usr/bin/python
+# Copyright (c) 2026 SCloudStack developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ovs_port
+short_description: Manage an Open vSwitch port (and its interface) through OVSDB
+description:
+  - Creates, updates, moves or removes a port with one interface of the same name, in one
+    transaction, then waits for C(ovs-vswitchd) to apply it.
+  - A port that sits on another bridge is moved to O(bridge) in the same transaction.
+  - O(options) is reconciled exactly on existing ports too; O(external_ids) is merged into the
+    interface's C(external_ids) (where C(ovn-controller) reads C(iface-id)).
+version_added: 0.1.0
+author: SCloudStack developers
+extends_documentation_fragment:
+  - scloud.stack.ovsdb
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+options:
+  bridge:
+    description: Bridge the port belongs to. Required when O(state=present).
+    type: str
+  name:
+    description: Port (and interface) name.
+    type: str
+    required: true
+  state:
+    description: Whether the port exists.
+    type: str
+    choices: [present, absent]
+    default: present
+  type:
+    description:
+      - Interface type. C(system) is an existing network device; C(internal) a device created by
+        Open vSwitch; C(vxlan) and C(geneve) tunnels need C(options.remote_ip); C(patch) needs
+        C(options.peer). Unset keeps the current type (new ports are C(system)).
+    type: str
+    choices: [system, internal, vxlan, geneve, patch]
+  options:
+    description: The interface's exact C(options) map (for example C(remote_ip), C(key), C(peer)).
+    type: dict
+  vlan_mode:
+    description: VLAN mode of the port.
+    type: str
+    choices: [access, trunk, native-tagged, native-untagged]
+  tag:
+    description: VLAN tag, 0 to 4095.
+    type: int
+  trunks:
+    description: VLANs trunked by the port (exact set), each 0 to 4095.
+    type: list
+    elements: int
+  external_ids:
+    description: Keys merged into the interface's C(external_ids); a C(null) value removes the key.
+    type: dict
+"""
+
+EXAMPLES = r"""
+- name: A VM tap device on the integration bridge, bound to an OVN logical port
+  scloud.stack.ovs_port:
+    bridge: br-int
+    name: tap-vm1
+    external_ids:
+      iface-id: vm1-eth0
+
+- name: An access port on VLAN 100
+  scloud.stack.ovs_port:
+    bridge: br-ex
+    name: mgmt0
+    type: internal
+    vlan_mode: access
+    tag: 100
+
+- name: A Geneve tunnel to another node
+  scloud.stack.ovs_port:
+    bridge: br-tun
+    name: gnv-node3
+    type: geneve
+    options:
+      remote_ip: 192.0.2.13
+      key: flow
+"""
+
+RETURN = r"""
+port:
+  description: The port after the task (empty when absent).
+  returned: always
+  type: dict
+  sample:
+    bridge: br-int
+    name: tap-vm1
+    type: system
+    options: {}
+    vlan_mode: null
+    tag: null
+    trunks: []
+    external_ids: {iface-id: vm1-eth0}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.scloud.stack.plugins.module_utils._ovs.ovsdb import (
+    OVSDB_REQUIRED_TOGETHER,
+    argument_spec,
+    run_resource,
+)
+from ansible_collections.scloud.stack.plugins.module_utils._ovs.vswitch import PORT_TYPES, VLAN_MODES, Port
+
+
+def main():
+    spec = argument_spec(
+        bridge={"type": "str"},
+        name={"type": "str", "required": True},
+        state={"type": "str", "choices": ["present", "absent"], "default": "present"},
+        type={"type": "str", "choices": list(PORT_TYPES)},
+        options={"type": "dict"},
+        vlan_mode={"type": "str", "choices": list(VLAN_MODES)},
+        tag={"type": "int"},
+        trunks={"type": "list", "elements": "int"},
+        external_ids={"type": "dict"},
+    )
+    module = AnsibleModule(argument_spec=spec, required_together=OVSDB_REQUIRED_TOGETHER,
+                           supports_check_mode=True)
+    run_resource(module, Port)
+
+
+if __name__ == "__main__":
+    main()
