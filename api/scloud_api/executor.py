@@ -1,0 +1,319 @@
+"""Job execution: one interface, and the in-process executor over ansible-runner ``run_async``.
+
+The in-process executor runs at most ``max_concurrent_jobs`` playbooks at once on worker threads;
+further jobs wait in a FIFO queue with status ``queued``. Each job gets its own private data dir
+(mode 0700, removed afterwards), an explicit cancel callback and the job timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import shutil
+import signal
+import sys
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import metrics
+from .catalogue import Catalogue
+from .models import Job, JobEvent, utcnow
+from .redact import redact_event, secret_values
+from .settings import Settings
+
+log = logging.getLogger("scloud_api.executor")
+# The keys of ansible-runner's ``Runner.stats``, read from the playbook_on_stats event.
+_STATS_KEYS = ("skipped", "ok", "dark", "failures", "ignored", "rescued", "processed", "changed")
+
+
+def runner_env(settings: Settings) -> dict[str, str]:
+    root = settings.collection_root
+    bin_dir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if bin_dir not in path.split(os.pathsep):
+        path = bin_dir + os.pathsep + path
+    return {
+        "PATH": path,
+        "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
+        "ANSIBLE_COLLECTIONS_PATH": str(root / "collections"),
+        "ANSIBLE_ROLES_PATH": str(root / "roles"),
+        "ANSIBLE_HOST_KEY_CHECKING": "False",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+    }
+
+
+class Executor(ABC):
+    """What the API needs from whatever runs jobs (in-process today; Celery workers later)."""
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def submit(self, job_id: str) -> None: ...
+
+    @abstractmethod
+    def request_cancel(self, job_id: str) -> None: ...
+
+    @abstractmethod
+    def stats(self) -> dict[str, int]: ...
+
+    @abstractmethod
+    def shutdown(self) -> None: ...
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def kill_orphan(pid: int | None) -> bool:
+    """Kill the process group of an ansible-playbook left behind by a dead API process."""
+    if not pid or not _process_alive(pid):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    if b"ansible" not in cmdline:
+        return False  # the pid was reused by something else: leave it alone
+    try:
+        os.killpg(os.getpgid(pid), signal.SIGKILL)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class InProcessExecutor(Executor):
+    def __init__(
+        self,
+        settings: Settings,
+        sm: sessionmaker[Session],
+        catalogue: Catalogue,
+        on_terminal: Callable[[str], None],
+    ):
+        self.settings = settings
+        self.sm = sm
+        self.catalogue = catalogue
+        self.on_terminal = on_terminal
+        self.queue: queue.Queue[str | None] = queue.Queue()
+        self.cancel_flags: dict[str, threading.Event] = {}
+        self.running: set[str] = set()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.workers: list[threading.Thread] = []
+
+    # Interface -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.settings.jobs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for i in range(self.settings.max_concurrent_jobs):
+            t = threading.Thread(target=self._worker, name=f"job-worker-{i}", daemon=True)
+            t.start()
+            self.workers.append(t)
+
+    def submit(self, job_id: str) -> None:
+        self.queue.put(job_id)
+        metrics.JOBS_QUEUED.set(self.queue.qsize())
+
+    def request_cancel(self, job_id: str) -> None:
+        with self._lock:
+            flag = self.cancel_flags.get(job_id)
+        if flag is not None:
+            flag.set()
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            running = len(self.running)
+        return {
+            "running": running,
+            "queued": self.queue.qsize(),
+            "capacity": self.settings.max_concurrent_jobs,
+        }
+
+    def shutdown(self) -> None:
+        """Stop taking jobs; running ones are stopped and recorded failed/interrupted."""
+        self._stopping.set()
+        with self._lock:
+            for flag in self.cancel_flags.values():
+                flag.set()
+        for _ in self.workers:
+            self.queue.put(None)
+        for t in self.workers:
+            t.join(timeout=30)
+
+    # Work ----------------------------------------------------------------------------------------
+    def _worker(self) -> None:
+        while True:
+            job_id = self.queue.get()
+            metrics.JOBS_QUEUED.set(self.queue.qsize())
+            if job_id is None or self._stopping.is_set():
+                return
+            try:
+                self._run(job_id)
+            except Exception as exc:  # a bug here must not kill the worker or leave the job running
+                log.exception("job crashed in the executor", extra={"job_id": job_id})
+                self._finish(job_id, "failed", reason=f"executor_error: {type(exc).__name__}: {exc}"[:200])
+
+    def _claim(self, job_id: str) -> Job | None:
+        with self.sm.begin() as s:
+            res = s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == "queued")
+                .values(status="starting", started_at=utcnow(), node=self.settings.node_name)
+            )
+            if res.rowcount != 1:
+                return None
+            return s.get(Job, job_id)
+
+    def _run(self, job_id: str) -> None:
+        job = self._claim(job_id)
+        if job is None:
+            return  # canceled while queued, or claimed by another node
+        entry = self.catalogue.entries().get(job.playbook)
+        if entry is None:
+            self._finish(job_id, "failed", reason="playbook_removed_from_catalogue")
+            return
+        flag = threading.Event()
+        with self._lock:
+            self.cancel_flags[job_id] = flag
+            self.running.add(job_id)
+        metrics.JOBS_RUNNING.inc()
+        secrets = secret_values(job.extra_vars or {}, job.secret_vars or [])
+        seq = 0
+        pid_seen = False
+        final_stats: dict[str, Any] = {}
+        last_db_check = 0.0
+        pdd = self.settings.jobs_dir / job_id
+        pdd.mkdir(mode=0o700, parents=True, exist_ok=True)
+        started = time.monotonic()
+
+        def event_handler(event: dict[str, Any]) -> bool:
+            nonlocal seq, pid_seen
+            seq += 1
+            ev = redact_event(event, secrets)
+            data = ev.get("event_data") or {}
+            if ev.get("event") == "playbook_on_stats":
+                final_stats.update({k: data.get(k) or {} for k in _STATS_KEYS})
+            row = JobEvent(
+                job_id=job_id,
+                seq=seq,
+                uuid=ev.get("uuid"),
+                event=ev.get("event", "unknown"),
+                host=data.get("host"),
+                task=data.get("task"),
+                stdout=ev.get("stdout"),
+                data=data,
+            )
+            with self.sm.begin() as s:
+                s.add(row)
+                if not pid_seen and ev.get("pid"):
+                    s.execute(update(Job).where(Job.id == job_id).values(pid=int(ev["pid"])))
+                    pid_seen = True
+            return False  # stored in the database; nothing to keep on disk
+
+        def status_handler(data: dict[str, Any], runner_config=None) -> None:
+            status = data.get("status")
+            if status in ("starting", "running"):
+                with self.sm.begin() as s:
+                    s.execute(
+                        update(Job)
+                        .where(Job.id == job_id, Job.status.in_(("starting", "running")))
+                        .values(status=status)
+                    )
+
+        def cancel_callback() -> bool:
+            nonlocal last_db_check
+            if flag.is_set():
+                return True
+            now = time.monotonic()
+            if now - last_db_check >= 1.0:  # a cancel may come through another API node
+                last_db_check = now
+                with self.sm() as s:
+                    if s.scalar(select(Job.cancel_requested).where(Job.id == job_id)):
+                        flag.set()
+            return flag.is_set()
+
+        cmdline = []
+        if job.check:
+            cmdline.append("--check")
+        if job.diff:
+            cmdline.append("--diff")
+        inventory = self.settings.inventory_path
+        kwargs: dict[str, Any] = dict(
+            private_data_dir=str(pdd),
+            playbook=str(entry.file),
+            project_dir=str(entry.file.parent),
+            extravars=job.extra_vars or {},
+            limit=job.limit,
+            cmdline=" ".join(cmdline) or None,
+            envvars=runner_env(self.settings),
+            quiet=True,
+            ident="run",
+            timeout=self.settings.job_timeout,
+            settings={"pexpect_timeout": 0.2, "suppress_ansible_output": True},
+            event_handler=event_handler,
+            status_handler=status_handler,
+            cancel_callback=cancel_callback,
+        )
+        if inventory.exists():
+            kwargs["inventory"] = str(inventory)
+        try:
+            thread, runner = ansible_runner.run_async(**kwargs)
+            thread.join()
+            status, rc, stats = runner.status, runner.rc, final_stats
+        finally:
+            with self._lock:
+                self.cancel_flags.pop(job_id, None)
+                self.running.discard(job_id)
+            metrics.JOBS_RUNNING.dec()
+            if not self.settings.keep_job_dirs:
+                shutil.rmtree(pdd, ignore_errors=True)
+        reason = None
+        if status == "canceled" and self._stopping.is_set():
+            status, reason = "failed", "interrupted"
+        elif status == "canceled":
+            reason = "canceled"
+        elif status == "timeout":
+            reason = f"timeout after {self.settings.job_timeout}s"
+        elif status == "failed":
+            reason = (
+                "unreachable"
+                if any((stats.get("dark") or {}).values())
+                else ("playbook_failed" if stats else f"runner_failed rc={rc}")
+            )
+        metrics.JOB_DURATION.labels(playbook=job.playbook).observe(time.monotonic() - started)
+        self._finish(job_id, status, rc=rc, stats=stats, reason=reason)
+
+    def _finish(
+        self,
+        job_id: str,
+        status: str,
+        *,
+        rc: int | None = None,
+        stats: dict | None = None,
+        reason: str | None = None,
+    ) -> None:
+        with self.sm.begin() as s:
+            job = s.get(Job, job_id)
+            if job is None:
+                return
+            job.status, job.rc, job.reason, job.finished_at = status, rc, reason, utcnow()
+            if stats is not None:
+                job.stats = stats
+            playbook = job.playbook
+        metrics.JOBS_FINISHED.labels(playbook=playbook, status=status).inc()
+        log.info("job finished", extra={"job_id": job_id, "status": status, "rc": rc, "reason": reason})
+        self.on_terminal(job_id)

@@ -1,0 +1,183 @@
+"""/v1/jobs: submit, list, read, follow (paged or server-sent events), cancel."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+
+from ..deps import Operator, ServicesDep, Viewer
+from ..errors import Invalid
+from ..models import TERMINAL_STATUSES, Job, JobEvent
+from ..schemas import EventPage, EventPublic, JobCreate, JobList, JobPublic, JobStatus
+from ..service import job_public
+from .common import AUTH, JOB_ID, problems
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+JobId = Annotated[str, Path(pattern=JOB_ID, description="Job id (UUID)")]
+IdemKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="Makes the POST safe to retry (IETF httpapi draft).",
+    ),
+]
+CallbackHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-Callback-URL", max_length=2000, description="Where to POST the job on each terminal state."
+    ),
+]
+MAX_INT = 2**31 - 1
+
+
+def parse_idempotency_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    key = value.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':  # the draft sends an sf-string
+        key = key[1:-1]
+    if not key or not key.isprintable():
+        raise Invalid(
+            "Idempotency-Key must be a non-empty printable string",
+            errors=[{"loc": ["header", "Idempotency-Key"], "rule": "format", "msg": "empty or invalid"}],
+        )
+    return key
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobPublic,
+    responses={
+        200: {"model": JobPublic, "description": "Replay: the job an Idempotency-Key made"},
+        **AUTH,
+        **problems(400, 409, 413, 422, 501),
+    },
+)
+def create_job(
+    req: JobCreate,
+    response: Response,
+    services: ServicesDep,
+    principal: Operator,
+    idempotency_key: IdemKey = None,
+    x_callback_url: CallbackHeader = None,
+) -> JobPublic:
+    """Validate and queue a catalogue playbook; answers at once with the job (status ``queued``)."""
+    job, replayed = services.submit(
+        principal, req, header_callback=x_callback_url, idempotency_key=parse_idempotency_key(idempotency_key)
+    )
+    if replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return job
+
+
+@router.get("", response_model=JobList, responses=AUTH)
+def list_jobs(
+    services: ServicesDep,
+    _: Viewer,
+    status: JobStatus | None = None,
+    playbook: Annotated[str | None, Query(max_length=100, pattern=r"^[\w.-]+$")] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> JobList:
+    items, total = services.list_jobs(status, playbook, offset, limit)
+    return JobList(items=items, total=total, offset=offset, limit=limit)
+
+
+@router.get("/{job_id}", response_model=JobPublic, responses={**AUTH, **problems(404, 422)})
+def get_job(job_id: JobId, services: ServicesDep, _: Viewer) -> JobPublic:
+    with services.sm() as s:
+        return job_public(services.get_job(s, job_id))
+
+
+@router.post(
+    "/{job_id}/cancel",
+    status_code=202,
+    response_model=JobPublic,
+    responses={**AUTH, **problems(404, 409, 422)},
+)
+def cancel_job(job_id: JobId, services: ServicesDep, _: Operator) -> JobPublic:
+    """Cancel a queued job at once, or ask a running one to stop (its process group is killed)."""
+    return services.cancel(job_id)
+
+
+def _sse(services, job_id: str, after: int):
+    last_beat = time.monotonic()
+    while True:
+        with services.sm() as s:
+            rows = s.scalars(
+                select(JobEvent)
+                .where(JobEvent.job_id == job_id, JobEvent.seq > after)
+                .order_by(JobEvent.seq)
+                .limit(200)
+            ).all()
+            status = s.scalar(select(Job.status).where(Job.id == job_id))
+        for row in rows:
+            ev = EventPublic.model_validate(row).model_dump(mode="json")
+            after = row.seq
+            yield f"id: {row.seq}\nevent: {row.event}\ndata: {json.dumps(ev)}\n\n"
+        if rows:
+            continue
+        if status in TERMINAL_STATUSES:
+            yield f"event: end\ndata: {json.dumps({'job_id': job_id, 'status': status})}\n\n"
+            return
+        if time.monotonic() - last_beat > 5:
+            last_beat = time.monotonic()
+            yield ": keep-alive\n\n"
+        time.sleep(0.3)
+
+
+@router.get(
+    "/{job_id}/events",
+    response_model=EventPage,
+    responses={
+        200: {
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "A page of events (JSON), or a live stream with Accept: text/event-stream",
+        },
+        **AUTH,
+        **problems(404, 422),
+    },
+)
+def job_events(
+    job_id: JobId,
+    request: Request,
+    services: ServicesDep,
+    _: Viewer,
+    after: Annotated[int, Query(ge=0, le=MAX_INT, description="Events with seq > after")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+):
+    """Runner events of the job, secrets redacted: paged JSON, or server-sent events."""
+    with services.sm() as s:
+        job = services.get_job(s, job_id)
+        if "text/event-stream" in request.headers.get("accept", ""):
+            start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+            return StreamingResponse(
+                _sse(services, job_id, start),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        rows = s.scalars(
+            select(JobEvent)
+            .where(JobEvent.job_id == job_id, JobEvent.seq > after)
+            .order_by(JobEvent.seq)
+            .limit(limit + 1)
+        ).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return EventPage(
+            items=[EventPublic.model_validate(r) for r in rows],
+            next_after=rows[-1].seq if rows else after,
+            job_status=job.status,
+            more=more,
+        )

@@ -1,0 +1,197 @@
+"""Request and response models (the API never returns raw dicts)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JobStatus = Literal["queued", "starting", "running", "successful", "failed", "canceled", "timeout"]
+Role = Literal["viewer", "operator", "admin"]
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; ``code`` is stable and machine-readable."""
+
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str
+    errors: list[dict[str, Any]] = Field(
+        default_factory=list, description="One entry per offending field: loc, rule, msg."
+    )
+
+
+class JobCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "playbook": "diagnostics",
+                    "extra_vars": {"diagnostics_message": "hello"},
+                    "limit": "localhost",
+                }
+            ]
+        },
+    )
+
+    playbook: str = Field(..., min_length=1, max_length=100, description="Name of a catalogue playbook.")
+    extra_vars: dict[str, Any] = Field(
+        default_factory=dict, description="Variables, checked against the playbook's schema."
+    )
+    limit: str | None = Field(
+        None,
+        min_length=1,
+        max_length=1000,
+        description="Hosts or groups of the job inventory (ansible --limit).",
+    )
+    check: bool = False
+    diff: bool = False
+    callback_url: str | None = Field(
+        None, max_length=2000, description="Called on every terminal state (also X-Callback-URL)."
+    )
+
+
+class HostStats(BaseModel):
+    ok: int = 0
+    changed: int = 0
+    failures: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    rescued: int = 0
+    ignored: int = 0
+
+
+class CallbackAttemptPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    webhook_id: str
+    job_status: str
+    attempt: int
+    url: str
+    at: datetime
+    http_status: int | None
+    error: str | None
+    duration_ms: int | None
+    delivered: bool
+
+
+class JobPublic(BaseModel):
+    id: str
+    playbook: str
+    status: JobStatus
+    reason: str | None = None
+    extra_vars: dict[str, Any] = Field(description="As submitted, secret values masked.")
+    limit: str | None = None
+    check: bool
+    diff: bool
+    rc: int | None = None
+    hosts: dict[str, HostStats] = Field(default_factory=dict, description="Per-host play recap.")
+    stats: dict[str, Any] | None = Field(None, description="ansible-runner's stats, as it reports them.")
+    resource: str | None = None
+    callback_url: str | None = None
+    callback_attempts: list[CallbackAttemptPublic] = Field(default_factory=list)
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    links: dict[str, str] = Field(default_factory=dict)
+
+
+class JobList(BaseModel):
+    items: list[JobPublic]
+    total: int
+    offset: int
+    limit: int
+
+
+class EventPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    seq: int
+    uuid: str | None
+    event: str
+    host: str | None
+    task: str | None
+    created_at: datetime
+    stdout: str | None
+    data: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    items: list[EventPublic]
+    next_after: int = Field(description="Pass as ?after= to get the following page.")
+    job_status: JobStatus
+    more: bool
+
+
+class PlaybookPublic(BaseModel):
+    name: str
+    description: str
+    role: Role
+    available: bool
+    variables: dict[str, Any] = Field(description="JSON Schema of extra_vars.")
+    unavailable_reason: str | None = None
+
+
+class PlaybookList(BaseModel):
+    items: list[PlaybookPublic]
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+    name: str = Field("", max_length=200)
+
+
+class KeyPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    role: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyPublic):
+    token: str = Field(description="The key itself; shown once, stored only as a hash.")
+
+
+class KeyList(BaseModel):
+    items: list[KeyPublic]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    version: str
+    node: str
+    database: str
+    executor: dict[str, int]
+
+
+class VolumeSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"size": "10G"}]})
+
+    size: str | int = Field(..., description="Bytes, or a size with a unit (10G, 512M).")
+    features: list[str] | None = Field(None, description="RBD image features, e.g. layering, exclusive-lock.")
+    state: Literal["present", "absent"] = "present"
+    callback_url: str | None = Field(None, max_length=2000)
+
+
+class VmSpec(BaseModel):
+    """The desired libvirt domain; passed to ``scloud.stack.libvirt_domain`` as its options."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"spec": {"vcpus": 1, "memory": "512M", "state": "running"}}]},
+    )
+
+    spec: dict[str, Any] = Field(
+        default_factory=dict, description="Options of scloud.stack.libvirt_domain other than name."
+    )
+    callback_url: str | None = Field(None, max_length=2000)

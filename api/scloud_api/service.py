@@ -1,0 +1,338 @@
+"""The behaviour behind the routes: job submission (with idempotency keys), cancel, recovery."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import metrics
+from .auth import RANK, Principal
+from .callbacks import CallbackDispatcher, check_callback_url
+from .catalogue import Catalogue, Inventory, validate_vars
+from .db import make_engine, make_sessionmaker, upgrade
+from .errors import Conflict, Forbidden, Invalid, NotFound, NotImplementedYet
+from .executor import InProcessExecutor, kill_orphan, runner_env
+from .models import ACTIVE_STATUSES, TERMINAL_STATUSES, IdempotencyKey, Job, utcnow
+from .redact import redact_vars
+from .schemas import CallbackAttemptPublic, HostStats, JobCreate, JobPublic
+from .settings import Settings
+
+log = logging.getLogger("scloud_api.service")
+
+_STAT_KEYS = {
+    "ok": "ok",
+    "changed": "changed",
+    "failures": "failures",
+    "dark": "unreachable",
+    "skipped": "skipped",
+    "rescued": "rescued",
+    "ignored": "ignored",
+}
+
+
+def host_stats(stats: dict | None) -> dict[str, HostStats]:
+    hosts: dict[str, dict[str, int]] = {}
+    for key, field in _STAT_KEYS.items():
+        for host, n in ((stats or {}).get(key) or {}).items():
+            hosts.setdefault(host, {})[field] = n
+    for host in (stats or {}).get("processed") or {}:
+        hosts.setdefault(host, {})
+    return {h: HostStats(**v) for h, v in sorted(hosts.items())}
+
+
+def job_public(job: Job) -> JobPublic:
+    return JobPublic(
+        id=job.id,
+        playbook=job.playbook,
+        status=job.status,
+        reason=job.reason,
+        extra_vars=redact_vars(job.extra_vars or {}, job.secret_vars or []),
+        limit=job.limit,
+        check=job.check,
+        diff=job.diff,
+        rc=job.rc,
+        hosts=host_stats(job.stats),
+        stats=job.stats,
+        resource=job.resource,
+        callback_url=job.callback_url,
+        callback_attempts=[CallbackAttemptPublic.model_validate(a) for a in job.callback_attempts],
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        links={
+            "self": f"/v1/jobs/{job.id}",
+            "events": f"/v1/jobs/{job.id}/events",
+            "cancel": f"/v1/jobs/{job.id}/cancel",
+        },
+    )
+
+
+def callback_payload(job: Job) -> dict[str, Any]:
+    data = job_public(job).model_dump(mode="json", exclude={"callback_attempts"})
+    return data
+
+
+def fingerprint(method: str, path: str, body: dict[str, Any]) -> str:
+    canon = json.dumps(
+        {"m": method, "p": path, "b": body}, sort_keys=True, separators=(",", ":"), default=str
+    )
+    return hashlib.sha256(canon.encode()).hexdigest()
+
+
+class Services:
+    """Everything one API process holds: settings, database, catalogue, executor, callbacks."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(settings.db_url)
+        self.sm: sessionmaker[Session] = make_sessionmaker(self.engine)
+        self.catalogue = Catalogue(settings.catalogue, settings.playbooks)
+        self.inventory = Inventory(settings.inventory_path, runner_env(settings))
+        self.callbacks = CallbackDispatcher(settings, self.sm, callback_payload)
+        self.executor = InProcessExecutor(settings, self.sm, self.catalogue, self.callbacks.dispatch)
+
+    # Life cycle ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.settings.auto_migrate:
+            upgrade(self.engine)
+        self.recover()
+        self.executor.start()
+        with self.sm() as s:
+            queued = s.scalars(
+                select(Job.id)
+                .where(Job.status == "queued", Job.node == self.settings.node_name)
+                .order_by(Job.created_at)
+            ).all()
+        for job_id in queued:
+            self.executor.submit(job_id)
+
+    def stop(self) -> None:
+        self.executor.shutdown()
+        self.callbacks.shutdown()
+        self.engine.dispose()
+
+    def recover(self) -> None:
+        """Jobs this node left starting/running are failed/interrupted; undelivered callbacks resent."""
+        node = self.settings.node_name
+        with self.sm.begin() as s:
+            jobs = s.scalars(
+                select(Job).where(Job.node == node, Job.status.in_(("starting", "running")))
+            ).all()
+            interrupted = []
+            for job in jobs:
+                if kill_orphan(job.pid):
+                    log.warning(
+                        "killed the orphaned ansible-playbook", extra={"job_id": job.id, "pid": job.pid}
+                    )
+                job.status, job.reason, job.finished_at = "failed", "interrupted", utcnow()
+                interrupted.append(job.id)
+            since = utcnow() - timedelta(hours=24)
+            pending = s.scalars(
+                select(Job.id).where(
+                    Job.node == node,
+                    Job.status.in_(TERMINAL_STATUSES),
+                    Job.callback_url.is_not(None),
+                    Job.finished_at >= since,
+                )
+            ).all()
+        for job_id in interrupted:
+            log.warning("job interrupted by an API restart", extra={"job_id": job_id})
+            metrics.JOBS_FINISHED.labels(playbook="unknown", status="failed").inc()
+        for job_id in set(pending) | set(interrupted):
+            self.callbacks.dispatch(job_id)  # no-op for jobs whose callback was delivered
+
+    # Jobs ----------------------------------------------------------------------------------------
+    def validate(
+        self, principal: Principal, req: JobCreate, header_callback: str | None
+    ) -> tuple[Any, str | None]:
+        entry = self.catalogue.get(req.playbook)
+        if RANK[principal.role] < RANK[entry.role]:
+            raise Forbidden(f"playbook {entry.name} needs the {entry.role} role", code="insufficient_role")
+        if (
+            entry.requires_module
+            and not (self.settings.modules_path / f"{entry.requires_module}.py").exists()
+        ):
+            raise NotImplementedYet(
+                f"playbook {entry.name} needs module scloud.stack.{entry.requires_module}, "
+                "which is not in this collection yet",
+                code="module_not_available",
+            )
+        validate_vars(entry, req.extra_vars)
+        if req.limit is not None:
+            self.inventory.check_limit(req.limit)
+        callback = req.callback_url
+        if header_callback is not None:
+            if callback is not None and callback != header_callback:
+                raise Invalid(
+                    "X-Callback-URL and callback_url disagree",
+                    errors=[
+                        {
+                            "loc": ["header", "X-Callback-URL"],
+                            "rule": "conflict",
+                            "msg": "give the callback URL once",
+                        }
+                    ],
+                )
+            callback = header_callback
+        if callback is not None:
+            loc = ["body", "callback_url"] if req.callback_url is not None else ["header", "X-Callback-URL"]
+            check_callback_url(callback, self.settings, loc)
+        return entry, callback
+
+    def submit(
+        self,
+        principal: Principal,
+        req: JobCreate,
+        *,
+        header_callback: str | None = None,
+        idempotency_key: str | None = None,
+        path: str = "/v1/jobs",
+        method: str = "POST",
+        resource: str | None = None,
+    ) -> tuple[JobPublic, bool]:
+        """Create a job (or find the one an Idempotency-Key already made). Returns (job, replayed)."""
+        entry, callback = self.validate(principal, req, header_callback)
+        body = req.model_dump(mode="json")
+        body["callback_url"] = callback
+        claimed = None
+        if idempotency_key is not None:
+            replay, claimed = self._claim_key(principal, idempotency_key, fingerprint(method, path, body))
+            if replay is not None:
+                return replay, True
+        try:
+            with self.sm.begin() as s:
+                job = Job(
+                    playbook=entry.name,
+                    extra_vars=req.extra_vars,
+                    secret_vars=sorted(entry.secret_vars),
+                    limit=req.limit,
+                    check=req.check,
+                    diff=req.diff,
+                    callback_url=callback,
+                    owner_key_id=principal.key_id,
+                    node=self.settings.node_name,
+                    resource=resource,
+                )
+                s.add(job)
+                s.flush()
+                if claimed is not None:
+                    s.execute(
+                        update(IdempotencyKey).where(IdempotencyKey.id == claimed).values(job_id=job.id)
+                    )
+                out = job_public(job)
+        except Exception:
+            if claimed is not None:
+                with self.sm.begin() as s:
+                    s.execute(delete(IdempotencyKey).where(IdempotencyKey.id == claimed))
+            raise
+        metrics.JOBS_SUBMITTED.labels(playbook=entry.name).inc()
+        self.executor.submit(out.id)
+        log.info("job accepted", extra={"job_id": out.id, "playbook": entry.name, "key_id": principal.key_id})
+        return out, False
+
+    def _claim_key(self, principal: Principal, key: str, fp: str) -> tuple[JobPublic | None, int | None]:
+        now = utcnow()
+        for _ in range(5):
+            try:
+                with self.sm.begin() as s:
+                    s.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at < now))
+                    row = s.scalars(
+                        select(IdempotencyKey).where(
+                            IdempotencyKey.api_key_id == principal.key_id, IdempotencyKey.key == key
+                        )
+                    ).first()
+                    if row is None:
+                        row = IdempotencyKey(
+                            api_key_id=principal.key_id,
+                            key=key,
+                            fingerprint=fp,
+                            created_at=now,
+                            expires_at=now + timedelta(hours=self.settings.idempotency_ttl_hours),
+                        )
+                        s.add(row)
+                        s.flush()
+                        return None, row.id
+                    if row.fingerprint != fp:
+                        raise Invalid(
+                            "this Idempotency-Key was used with another request body",
+                            code="idempotency_key_reused",
+                            errors=[
+                                {
+                                    "loc": ["header", "Idempotency-Key"],
+                                    "rule": "reuse",
+                                    "msg": "same key, different request",
+                                }
+                            ],
+                        )
+                    if row.job_id is None:
+                        stale = now - timedelta(seconds=self.settings.idempotency_stale_seconds)
+                        if row.created_at < stale:  # its creator died mid-request: take it over
+                            row.created_at = now
+                            return None, row.id
+                        raise Conflict(
+                            "a request with this Idempotency-Key is still being processed",
+                            code="idempotency_in_progress",
+                            headers={"Retry-After": "1"},
+                        )
+                    job = s.get(Job, row.job_id)
+                    if job is None:
+                        s.delete(row)
+                        continue
+                    return job_public(job), None
+            except IntegrityError:
+                continue  # a concurrent request inserted the key first: read it again
+        raise Conflict(
+            "a request with this Idempotency-Key is still being processed",
+            code="idempotency_in_progress",
+            headers={"Retry-After": "1"},
+        )
+
+    def get_job(self, s: Session, job_id: str) -> Job:
+        job = s.get(Job, job_id)
+        if job is None:
+            raise NotFound(f"job {job_id} does not exist", code="job_not_found")
+        return job
+
+    def cancel(self, job_id: str) -> JobPublic:
+        with self.sm.begin() as s:
+            job = self.get_job(s, job_id)
+            if job.status in TERMINAL_STATUSES:
+                raise Conflict(f"job {job_id} already ended with status {job.status}", code="job_finished")
+            if job.status == "queued":
+                job.status, job.reason, job.finished_at = "canceled", "canceled", utcnow()
+                job.cancel_requested = True
+                terminal = True
+            else:
+                job.cancel_requested = True
+                terminal = False
+        if terminal:
+            metrics.JOBS_FINISHED.labels(playbook=job.playbook, status="canceled").inc()
+            self.callbacks.dispatch(job_id)
+        else:
+            self.executor.request_cancel(job_id)
+        with self.sm() as s:
+            return job_public(self.get_job(s, job_id))
+
+    def list_jobs(self, status: str | None, playbook: str | None, offset: int, limit: int):
+        with self.sm() as s:
+            q = select(Job)
+            cq = select(func.count()).select_from(Job)
+            if status:
+                q, cq = q.where(Job.status == status), cq.where(Job.status == status)
+            if playbook:
+                q, cq = q.where(Job.playbook == playbook), cq.where(Job.playbook == playbook)
+            total = s.scalar(cq) or 0
+            jobs = s.scalars(q.order_by(Job.created_at.desc(), Job.id).offset(offset).limit(limit)).all()
+            return [job_public(j) for j in jobs], total
+
+    def active_count(self) -> int:
+        with self.sm() as s:
+            return s.scalar(select(func.count()).select_from(Job).where(Job.status.in_(ACTIVE_STATUSES))) or 0
