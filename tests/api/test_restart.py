@@ -1,0 +1,139 @@
+"""Kill the API process (a real `scloud-api serve`) during a job, start it again."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from scloud_api.callbacks import verify
+from scloud_api.db import make_engine, make_sessionmaker
+from scloud_api.models import Job, JobEvent
+from sqlalchemy import func, select
+
+from .conftest import free_port
+from .receiver import Receiver
+from .test_jobs import _pgid_members
+
+CLI = str(Path(sys.executable).parent / "scloud-api")
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def _serve(env, port):
+    proc = subprocess.Popen(
+        [CLI, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None:
+            raise AssertionError(proc.stderr.read().decode()[-3000:])
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("scloud-api serve did not answer")
+
+
+def test_kill_api_during_job_then_restart(tmp_path, db_url, inventory):
+    env = {
+        **os.environ,
+        "SCLOUD_API_STATE_DIR": str(tmp_path / "state"),
+        "SCLOUD_API_DATABASE_URL": db_url,
+        "SCLOUD_API_INVENTORY": str(inventory),
+        "SCLOUD_API_NODE_NAME": "api-under-test",
+        "SCLOUD_API_WEBHOOK_SECRET": SECRET,
+        "SCLOUD_API_CALLBACK_BACKOFF_INITIAL": "0.05",
+        "SCLOUD_API_LOG_LEVEL": "INFO",
+    }
+    token = subprocess.run(
+        [CLI, "keys", "create", "--role", "operator", "--quiet"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    assert token.startswith("scl_")
+    listed = subprocess.run([CLI, "keys", "list"], env=env, check=True, capture_output=True, text=True).stdout
+    assert "operator" in listed and token not in listed
+    sm = make_sessionmaker(make_engine(db_url))
+    port = free_port()
+    hdr = {"Authorization": f"Bearer {token}"}
+    with Receiver([200]) as rx:
+        proc = _serve(env, port)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            r = httpx.post(
+                f"{base}/v1/jobs",
+                headers={**hdr, "X-Callback-URL": rx.url},
+                json={"playbook": "diagnostics", "extra_vars": {"diagnostics_sleep": 120}},
+            )
+            assert r.status_code == 202, r.text
+            job_id = r.json()["id"]
+            deadline = time.monotonic() + 60
+            while True:
+                with sm() as s:
+                    job = s.get(Job, job_id)
+                    sleeping = s.scalar(
+                        select(func.count())
+                        .select_from(JobEvent)
+                        .where(
+                            JobEvent.job_id == job_id,
+                            JobEvent.task == "Sleep",
+                            JobEvent.event == "runner_on_start",
+                        )
+                    )
+                if job.status == "running" and job.pid and sleeping:
+                    break
+                assert time.monotonic() < deadline, job.status
+                time.sleep(0.2)
+            with sm() as s:
+                events_before = s.scalar(
+                    select(func.count()).select_from(JobEvent).where(JobEvent.job_id == job_id)
+                )
+            pid = job.pid
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+            assert _pgid_members(pid), "ansible-playbook outlives the killed API (its own session)"
+            with sm() as s:
+                assert s.get(Job, job_id).status == "running"
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        proc = _serve(env, port)
+        try:
+            job = httpx.get(f"http://127.0.0.1:{port}/v1/jobs/{job_id}", headers=hdr).json()
+            assert job["status"] == "failed" and job["reason"] == "interrupted", job
+            assert job["finished_at"]
+            call = rx.wait_calls(1)[0]
+            assert verify(SECRET, call["headers"], call["body"])
+            body = json.loads(call["body"])
+            assert body["type"] == "job.failed"
+            assert body["data"]["id"] == job_id and body["data"]["reason"] == "interrupted"
+            assert _pgid_members(pid) == [], "the orphaned ansible-playbook is killed at restart"
+            with sm() as s:
+                events_after = s.scalar(
+                    select(func.count()).select_from(JobEvent).where(JobEvent.job_id == job_id)
+                )
+            assert events_after == events_before >= 5, "no record lost"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                raise
+        logs = [json.loads(line) for line in proc.stderr.read().decode().splitlines() if line.startswith("{")]
+        assert any(rec["msg"] == "job interrupted by an API restart" for rec in logs)
+        assert any(rec["msg"] == "request" and rec.get("status") == 200 for rec in logs)
