@@ -1,0 +1,119 @@
+#!/usr/bin/python
+# Copyright (c) 2026 SCloudStack developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ovn_port
+short_description: Manage a VM NIC on a VPC subnet (an OVN logical switch port)
+description:
+  - Creates, updates or removes a logical switch port with its MAC, fixed IPs, port security,
+    DHCP and security groups, in one OVSDB transaction.
+  - Without O(ips) the port gets the lowest free address of its subnet (not the gateway, not an
+    excluded address, not used by another port); once allocated it is kept on later runs.
+  - Without O(mac) a locally administered MAC derived from the switch and port names is used, so
+    re-runs and check mode give the same one.
+  - A port with at least one security group only passes traffic its groups allow (and replies to
+    it); a port with none is not filtered.
+  - Bind a hypervisor interface to the port with C(external_ids:iface-id=<name>) on its OVS
+    interface (see M(scloud.stack.ovs_port)).
+version_added: 0.1.0
+author: SCloudStack developers
+extends_documentation_fragment:
+  - scloud.stack.ovsdb
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+options:
+  switch:
+    description: The subnet (M(scloud.stack.ovn_switch)) the port is on. Required when O(state=present).
+    type: str
+  name:
+    description: Port name (unique in the Northbound database).
+    type: str
+    required: true
+  mac:
+    description: MAC address. Default kept from an earlier run, else derived from the names.
+    type: str
+  ips:
+    description: Fixed IPv4 addresses inside the subnet. Default one address allocated from the subnet.
+    type: list
+    elements: str
+  port_security:
+    description: Drop traffic from the port whose source MAC/IP is not the port's.
+    type: bool
+    default: true
+  security_groups:
+    description:
+      - Security groups (M(scloud.stack.ovn_security_group)) of the port, the exact set.
+      - Unset keeps the current ones.
+    type: list
+    elements: str
+  state:
+    description: Whether the port exists.
+    type: str
+    choices: [present, absent]
+    default: present
+"""
+
+EXAMPLES = r"""
+- name: NIC of vm1, address allocated from the subnet
+  scloud.stack.ovn_port:
+    switch: blue-web
+    name: vm1-eth0
+    security_groups: [web]
+
+- name: A fixed address and MAC
+  scloud.stack.ovn_port:
+    switch: blue-web
+    name: vm2-eth0
+    mac: "0a:58:0a:0a:01:0b"
+    ips: [10.10.1.11]
+"""
+
+RETURN = r"""
+port:
+  description: The port after the task (empty when absent).
+  returned: always
+  type: dict
+  sample:
+    switch: blue-web
+    name: vm1-eth0
+    mac: "0a:58:3f:2e:11:07"
+    ips: [10.10.1.10]
+    port_security: true
+    security_groups: [web]
+    dhcp: true
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.scloud.stack.plugins.module_utils._ovs.northbound import LogicalPort
+from ansible_collections.scloud.stack.plugins.module_utils._ovs.ovsdb import (
+    OVSDB_REQUIRED_TOGETHER,
+    argument_spec,
+    run_resource,
+)
+
+
+def main():
+    spec = argument_spec(
+        switch={"type": "str"},
+        name={"type": "str", "required": True},
+        mac={"type": "str"},
+        ips={"type": "list", "elements": "str"},
+        port_security={"type": "bool", "default": True},
+        security_groups={"type": "list", "elements": "str"},
+        state={"type": "str", "choices": ["present", "absent"], "default": "present"},
+    )
+    module = AnsibleModule(argument_spec=spec, required_together=OVSDB_REQUIRED_TOGETHER,
+                           supports_check_mode=True)
+    run_resource(module, LogicalPort)
+
+
+if __name__ == "__main__":
+    main()
