@@ -28,7 +28,7 @@ def test_namespaced_sysctls(host):
     assert host.sysctl("net.ipv4.ip_forward") == 1
     assert host.sysctl("net.ipv4.conf.all.rp_filter") == 2
     conf = host.file("/etc/sysctl.d/60-scloud.conf").content_string
-    assert "net.ipv4.neigh.default.gc_thresh3=16384" in conf
+    assert "net.ipv4.conf.default.rp_filter=2" in conf
 
 
 def test_kernel_wide_sysctls_left_alone_in_containers(host):

@@ -23,10 +23,10 @@ rm -f /var/lib/dbus/machine-id
 systemctl mask getty@tty1.service serial-getty@console.service systemd-udevd.service \
   systemd-udevd-control.socket systemd-udevd-kernel.socket systemd-modules-load.service \
   sys-kernel-config.mount sys-kernel-debug.mount sys-kernel-tracing.mount systemd-remount-fs.service \
-  systemd-timesyncd.service >/dev/null 2>&1 || true
+  systemd-timesyncd.service nvmf-autoconnect.service >/dev/null 2>&1 || true
 # Engines are enabled by the roles, not by the image.
 for unit in openvswitch-switch ovn-central ovn-host ovn-northd ovn-controller libvirtd virtlogd \
-  ceph.target ceph-mon.target ceph-mgr.target ceph-osd.target keepalived haproxy postgresql; do
+  ceph.target ceph-mon.target ceph-mgr.target ceph-osd.target keepalived haproxy postgresql chrony; do
   systemctl disable "$unit" >/dev/null 2>&1 || true
 done
 mkdir -p /root/.ssh && chmod 0700 /root/.ssh
