@@ -34,7 +34,7 @@ def get_principal(
             code="missing_api_key",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    with services.sm() as s:
+    with services.sm_read() as s:
         principal = authenticate(s, token)
     if principal is None:
         raise Unauthorized(

@@ -94,6 +94,13 @@ class Services:
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.db_url)
         self.sm: sessionmaker[Session] = make_sessionmaker(self.engine)
+        # Reads on SQLite take no write lock; on PostgreSQL this is the same engine.
+        self.read_engine = (
+            make_engine(settings.db_url, read_only=True)
+            if self.engine.dialect.name == "sqlite"
+            else self.engine
+        )
+        self.sm_read: sessionmaker[Session] = make_sessionmaker(self.read_engine)
         self.catalogue = Catalogue(settings.catalogue, settings.playbooks)
         self.inventory = Inventory(settings.inventory_path, runner_env(settings))
         self.callbacks = CallbackDispatcher(settings, self.sm, callback_payload)
@@ -118,6 +125,7 @@ class Services:
         self.executor.shutdown()
         self.callbacks.shutdown()
         self.engine.dispose()
+        self.read_engine.dispose()
 
     def recover(self) -> None:
         """Jobs this node left starting/running are failed/interrupted; undelivered callbacks resent."""
@@ -322,7 +330,7 @@ class Services:
             return job_public(self.get_job(s, job_id))
 
     def list_jobs(self, status: str | None, playbook: str | None, offset: int, limit: int):
-        with self.sm() as s:
+        with self.sm_read() as s:
             q = select(Job)
             cq = select(func.count()).select_from(Job)
             if status:

@@ -17,8 +17,13 @@ def fuzzed_api(api_factory, tmp_path):
     del doc["playbooks"]["diagnostics"]["variables"]["properties"]["diagnostics_command"]
     catalogue = tmp_path / "catalogue.yml"
     catalogue.write_text(yaml.safe_dump(doc))
-    return api_factory(catalogue_path=catalogue, playbook_dir=REPO / "playbooks", max_concurrent_jobs=1,
-                       job_timeout=5, callback_max_attempts=1)
+    return api_factory(
+        catalogue_path=catalogue,
+        playbook_dir=REPO / "playbooks",
+        max_concurrent_jobs=1,
+        job_timeout=5,
+        callback_max_attempts=1,
+    )
 
 
 @pytest.fixture

@@ -95,7 +95,7 @@ def list_jobs(
 
 @router.get("/{job_id}", response_model=JobPublic, responses={**AUTH, **problems(404, 422)})
 def get_job(job_id: JobId, services: ServicesDep, _: Viewer) -> JobPublic:
-    with services.sm() as s:
+    with services.sm_read() as s:
         return job_public(services.get_job(s, job_id))
 
 
@@ -113,7 +113,7 @@ def cancel_job(job_id: JobId, services: ServicesDep, _: Operator) -> JobPublic:
 def _sse(services, job_id: str, after: int):
     last_beat = time.monotonic()
     while True:
-        with services.sm() as s:
+        with services.sm_read() as s:
             rows = s.scalars(
                 select(JobEvent)
                 .where(JobEvent.job_id == job_id, JobEvent.seq > after)
@@ -158,7 +158,7 @@ def job_events(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ):
     """Runner events of the job, secrets redacted: paged JSON, or server-sent events."""
-    with services.sm() as s:
+    with services.sm_read() as s:
         job = services.get_job(s, job_id)
         if "text/event-stream" in request.headers.get("accept", ""):
             start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after

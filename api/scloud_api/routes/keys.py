@@ -26,7 +26,7 @@ def create(req: KeyCreate, services: ServicesDep, _: Admin) -> KeyCreated:
 
 @router.get("", response_model=KeyList, responses=AUTH)
 def list_keys(services: ServicesDep, _: Admin) -> KeyList:
-    with services.sm() as s:
+    with services.sm_read() as s:
         keys = s.scalars(select(ApiKey).order_by(ApiKey.created_at)).all()
         return KeyList(items=[KeyPublic.model_validate(k) for k in keys])
 

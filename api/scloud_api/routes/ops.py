@@ -18,7 +18,7 @@ router = APIRouter(tags=["operations"])
 def healthz(services: ServicesDep, response: Response) -> Health:
     """Liveness and readiness (no key needed, for load balancers): database and executor."""
     try:
-        with services.engine.connect() as conn:
+        with services.read_engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         db = "ok"
     except Exception as exc:  # report, do not raise: this is what the load balancer reads

@@ -1,0 +1,157 @@
+"""Pure logic of scloud_api: redaction, variable checks, the callback allow-list, signatures."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from scloud_api.callbacks import check_callback_url, sign, verify
+from scloud_api.catalogue import Catalogue, Inventory, validate_vars
+from scloud_api.errors import Invalid
+from scloud_api.redact import MASK, redact_event, redact_vars, secret_values
+from scloud_api.service import fingerprint, host_stats
+from scloud_api.settings import Settings
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def catalogue():
+    return Catalogue(REPO / "playbooks/catalogue.yml", REPO / "playbooks")
+
+
+@pytest.mark.parametrize(
+    ("extra", "rule"),
+    [
+        ({"ansible_user": "root"}, "forbidden"),
+        ({"ANSIBLE_become": True}, "forbidden"),
+        ({"nope": 1}, "unknown_variable"),
+        ({"diagnostics_sleep": "1"}, "type"),
+        ({"diagnostics_sleep": 3601}, "maximum"),
+        ({"diagnostics_command": []}, "minItems"),
+        ({"diagnostics_command": "uname -r"}, "type"),
+        ({"diagnostics_fail": "yes"}, "type"),
+    ],
+)
+def test_validate_vars_refuses(catalogue, extra, rule):
+    with pytest.raises(Invalid) as exc:
+        validate_vars(catalogue.get("diagnostics"), extra)
+    assert rule in {e["rule"] for e in exc.value.errors}
+
+
+def test_validate_vars_accepts(catalogue):
+    validate_vars(catalogue.get("diagnostics"), {"diagnostics_command": ["true"], "diagnostics_sleep": 0})
+    validate_vars(catalogue.get("volume"), {"volume_pool": "rbd", "volume_name": "v", "volume_size": "10G"})
+    with pytest.raises(Invalid):
+        validate_vars(
+            catalogue.get("volume"), {"volume_pool": "rbd", "volume_name": "v", "volume_size": "10 X"}
+        )
+    with pytest.raises(Invalid) as exc:
+        catalogue.get("site")
+    assert exc.value.code == "unknown_playbook"
+
+
+def test_secret_variables_are_known(catalogue):
+    assert catalogue.get("diagnostics").secret_vars == frozenset({"diagnostics_token"})
+
+
+def test_redaction():
+    secrets = secret_values({"diagnostics_token": "abcd1234", "db_password": "pw-xyz!", "short": "ab"}, [])
+    assert secrets == ["abcd1234", "pw-xyz!"]
+    event = {
+        "event": "runner_on_ok",
+        "stdout": "ok: [h] => abcd1234",
+        "event_data": {
+            "task": "t",
+            "res": {
+                "cmd": ["echo", "abcd1234"],
+                "api_key": "zzz",
+                "changed": False,
+                "nested": [{"password": 1}],
+            },
+        },
+    }
+    out = redact_event(event, secrets)
+    assert "abcd1234" not in str(out) and out["stdout"] == f"ok: [h] => {MASK}"
+    assert (
+        out["event_data"]["res"]["api_key"] == MASK
+        and out["event_data"]["res"]["nested"][0]["password"] == MASK
+    )
+    assert event["event_data"]["res"]["api_key"] == "zzz", "the input is not modified"
+    no_log = redact_event(
+        {"event_data": {"res": {"_ansible_no_log": True, "secret_out": "v", "changed": True}}}, []
+    )
+    assert set(no_log["event_data"]["res"]) == {"censored", "changed"}
+    assert redact_vars({"a": 1, "x_token": "t", "w": "s"}, ["w"]) == {"a": 1, "x_token": MASK, "w": MASK}
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("http://127.0.0.1:8000/hook", True),
+        ("https://localhost/x", True),
+        ("http://[::1]:9/x", True),
+        ("http://10.0.0.1/x", False),
+        ("http://example.com/x", False),
+        ("ftp://127.0.0.1/x", False),
+        ("file:///etc/passwd", False),
+        ("http://u:p@127.0.0.1/", False),
+        ("http:///nohost", False),
+        ("http://127.0.0.1:99999/", False),
+    ],
+)
+def test_callback_allow_list(url, ok):
+    settings = Settings(state_dir="/nonexistent")
+    if ok:
+        assert check_callback_url(url, settings) == url
+    else:
+        with pytest.raises(Invalid) as exc:
+            check_callback_url(url, settings)
+        assert exc.value.code == "callback_url_refused"
+
+
+def test_allow_list_from_settings():
+    settings = Settings(
+        state_dir="/x", callback_allowed_networks=["192.0.2.0/24"], callback_allowed_hosts=["*.hooks.example"]
+    )
+    assert check_callback_url("http://192.0.2.7/a", settings)
+    assert check_callback_url("https://ci.hooks.example/a", settings)
+    with pytest.raises(Invalid):
+        check_callback_url("http://127.0.0.1/a", settings)
+
+
+def test_signature_round_trip():
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    ts = int(time.time())
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(ts),
+        "webhook-signature": "v0,zzz " + sign(secret, "msg_1", ts, b"{}"),
+    }
+    assert verify(secret, headers, b"{}")
+    assert not verify(secret, {**headers, "webhook-timestamp": str(ts - 3600)}, b"{}")
+    assert not verify("whsec_" + "A" * 32, headers, b"{}")
+
+
+def test_host_stats_and_fingerprint():
+    stats = {"ok": {"a": 2}, "changed": {"a": 1}, "dark": {"b": 1}, "processed": {"a": 1, "b": 1, "c": 1}}
+    hosts = host_stats(stats)
+    assert (
+        hosts["a"].ok == 2 and hosts["a"].changed == 1 and hosts["b"].unreachable == 1 and hosts["c"].ok == 0
+    )
+    assert fingerprint("POST", "/v1/jobs", {"a": 1, "b": 2}) == fingerprint(
+        "POST", "/v1/jobs", {"b": 2, "a": 1}
+    )
+    assert fingerprint("POST", "/v1/jobs", {"a": 1}) != fingerprint("PUT", "/v1/jobs", {"a": 1})
+
+
+def test_limit_patterns(tmp_path):
+    inv = Inventory(tmp_path / "hosts", {})
+    inv.hosts, inv.groups = {"node1", "node2"}, {"all", "compute"}
+    inv.refresh = lambda: None
+    for ok in ("node1", "compute", "node*", "~node[12]", "compute:!node2", "all,&compute"):
+        inv.check_limit(ok)
+    for bad in ("node3", "storage", "x*", "node1,,node2", "~("):
+        with pytest.raises(Invalid):
+            inv.check_limit(bad)
