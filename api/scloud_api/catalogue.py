@@ -119,21 +119,21 @@ def validate_vars(entry: PlaybookEntry, extra_vars: dict[str, Any]) -> None:
                     "msg": "ansible_* variables cannot be set by API callers",
                 }
             )
-    if not errors:
-        for err in sorted(entry.validator().iter_errors(extra_vars), key=lambda e: list(e.path)):
-            loc = ["body", "extra_vars", *[str(p) for p in err.path]]
-            if err.validator == "additionalProperties":
-                unknown = sorted(set(extra_vars) - set(entry.schema["properties"]))
-                for name in unknown:
-                    errors.append(
-                        {
-                            "loc": [*loc, name],
-                            "rule": "unknown_variable",
-                            "msg": f"{name} is not a variable of playbook {entry.name}",
-                        }
-                    )
-                continue
-            errors.append({"loc": loc, "rule": err.validator, "msg": err.message})
+    rest = {k: v for k, v in extra_vars.items() if not k.lower().startswith("ansible_")}
+    for err in sorted(entry.validator().iter_errors(rest), key=lambda e: [str(p) for p in e.path]):
+        loc = ["body", "extra_vars", *[str(p) for p in err.path]]
+        if err.validator == "additionalProperties":
+            unknown = sorted(set(err.instance) - set(err.schema.get("properties") or {}))
+            for name in unknown:
+                errors.append(
+                    {
+                        "loc": [*loc, name],
+                        "rule": "unknown_variable",
+                        "msg": f"{name} is not a variable of playbook {entry.name}",
+                    }
+                )
+            continue
+        errors.append({"loc": loc, "rule": err.validator, "msg": err.message})
     if errors:
         raise Invalid(f"extra_vars do not match the schema of playbook {entry.name}", errors=errors)
 

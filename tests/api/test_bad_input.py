@@ -90,7 +90,10 @@ def test_refused(api, name, kw, status, code):
 def test_error_bodies_name_the_field(api):
     with api.client() as c:
         r = c.post("/v1/jobs", json={**OK, "extra_vars": {"ansible_user": "root", "foo": 1}})
-        assert {tuple(e["loc"]) for e in r.json()["errors"]} == {("body", "extra_vars", "ansible_user")}
+        assert {(tuple(e["loc"]), e["rule"]) for e in r.json()["errors"]} == {
+            (("body", "extra_vars", "ansible_user"), "forbidden"),
+            (("body", "extra_vars", "foo"), "unknown_variable"),
+        }
         r = c.post("/v1/jobs", json={**OK, "extra_vars": {"foo": 1, "diagnostics_sleep": "x"}})
         errs = {(tuple(e["loc"]), e["rule"]) for e in r.json()["errors"]}
         assert (("body", "extra_vars", "foo"), "unknown_variable") in errs

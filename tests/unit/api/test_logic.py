@@ -155,3 +155,15 @@ def test_limit_patterns(tmp_path):
     for bad in ("node3", "storage", "x*", "node1,,node2", "~("):
         with pytest.raises(Invalid):
             inv.check_limit(bad)
+
+
+def test_nested_unknown_option_is_named(catalogue):
+    with pytest.raises(Invalid) as exc:
+        validate_vars(catalogue.get("vm"), {"vm_name": "a", "vm_spec": {"vcpus": 1, "bogus": 2}})
+    assert exc.value.errors == [
+        {
+            "loc": ["body", "extra_vars", "vm_spec", "bogus"],
+            "rule": "unknown_variable",
+            "msg": "bogus is not a variable of playbook vm",
+        }
+    ]
