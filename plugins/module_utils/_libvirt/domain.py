@@ -98,6 +98,7 @@ class DomainRunner:
         self.run_command = run_command
         self.actions = []
         self.done = []
+        self.default_machine = None
         self.conn = None
         self.rbd = None
 
@@ -107,6 +108,7 @@ class DomainRunner:
         host = Host(self.conn)
         desired["virt_type"] = host.virt_type(desired["virt_type"])
         desired["machine"] = host.machine(desired["machine"])
+        self.default_machine = host.machines.get("pc")
         host_mem = format_size(host.memory_kib * 1024)
         if desired["memory"] > host.memory_kib:
             raise ValidationError("memory", f"{self.params['memory']} is above the host's memory "
@@ -221,6 +223,8 @@ class DomainRunner:
         if spec is None:
             return {}
         out = public({k: v for k, v in spec.items() if k != "acpi"})
+        if not self.params.get("cpu_mode"):
+            out.pop("cpu_mode", None)  # not managed: libvirt's expansion would only be noise
         out["state"] = state
         out["autostart"] = autostart
         return out
@@ -264,7 +268,8 @@ class DomainRunner:
 
     def _create(self, desired):
         uuid = domain_uuid(desired["name"])
-        xml = domxml.new_domain_xml(desired, uuid)
+        # The machine libvirt would pick anyway, written down so check mode predicts it.
+        xml = domxml.new_domain_xml(dict(desired, machine=desired["machine"] or self.default_machine), uuid)
         state = self.params["state"]
         autostart = bool(self.params.get("autostart"))
         self.actions.append("define")

@@ -14,6 +14,7 @@ import copy
 import xml.etree.ElementTree as ET  # noqa: S405 - libvirt's own XML, not untrusted input
 
 _CACHE_DEFAULT = "default"
+CONSOLE_LOG_DIR = "/var/log/libvirt/qemu"
 
 
 def _sub(parent, tag, text=None, **attrs):
@@ -240,6 +241,8 @@ def new_domain_xml(spec, uuid):
     for nic in spec["nics"]:
         devices.append(nic_element(nic))
     serial = _sub(devices, "serial", type="pty")
+    # The guest console is kept in a file too (through virtlogd): what operators read after a failure.
+    _sub(serial, "log", file=f"{CONSOLE_LOG_DIR}/{spec['name']}-console.log", append="on")
     _sub(serial, "target", port="0")
     console = _sub(devices, "console", type="pty")
     _sub(console, "target", type="serial", port="0")
