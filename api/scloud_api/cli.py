@@ -30,32 +30,23 @@ def _sessionmaker():
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port")] = None,
-    workers: Annotated[int, typer.Option(help="uvicorn processes sharing the database")] = 1,
 ) -> None:
-    """Run the API with uvicorn."""
+    """Run the API with uvicorn (one process: it owns its executor and its jobs).
+
+    Scale out with several API nodes, each with its own SCLOUD_API_NODE_NAME, on one PostgreSQL.
+    """
     import uvicorn
 
     from .app import create_app
 
     settings = get_settings()
-    if workers > 1:
-        uvicorn.run(
-            "scloud_api.app:create_app",
-            factory=True,
-            host=host or settings.host,
-            port=port or settings.port,
-            workers=workers,
-            log_config=None,
-            access_log=False,
-        )
-    else:
-        uvicorn.run(
-            create_app(settings),
-            host=host or settings.host,
-            port=port or settings.port,
-            log_config=None,
-            access_log=False,
-        )
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @db_app.command("upgrade")

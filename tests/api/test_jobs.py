@@ -7,6 +7,7 @@ import os
 import time
 
 import httpx
+import pytest
 from scloud_api.models import Job
 
 from tests.harness import run_playbook
@@ -156,3 +157,17 @@ def test_queue_is_bounded_and_queued_jobs_cancel_at_once(api_factory):
         assert r.status_code == 202 and r.json()["status"] == "canceled"
         c.post(f"/v1/jobs/{first['id']}/cancel")
         assert api.wait(first["id"], timeout=30)["status"] == "canceled"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_job_timeout(api_factory):
+    api = api_factory(job_timeout=2)
+    with api.client() as c:
+        job_id = c.post(
+            "/v1/jobs", json={"playbook": "diagnostics", "extra_vars": {"diagnostics_sleep": 60}}
+        ).json()["id"]
+        job = api.wait(job_id, timeout=60)
+        assert job["status"] == "timeout" and job["reason"] == "timeout after 2s"
+        with api.services.sm() as s:
+            pid = s.get(Job, job_id).pid
+        assert pid is None or _pgid_members(pid) == []
