@@ -73,14 +73,14 @@ lint-fast: venv
 lint: lint-fast sanity ## ruff, yamllint, ansible-lint (production), ansible-test sanity
 	$(BIN)/ansible-lint --profile production
 
-sanity: venv ## ansible-test sanity on a copy of the collection at ansible_collections/scloud/stack
+sanity: venv ## ansible-test sanity on the collection's content, copied to ansible_collections/scloud/stack
 	@rm -rf .cache/sanity && mkdir -p .cache/sanity/ansible_collections/scloud
-	git ls-files -z --cached --others --exclude-standard | grep -zv '^collections/' \
+	@pipv=$$(sed -n "s/^ *pip='\([0-9.]*\)',/\1/p" $(VENV)/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py); \
+	  install -D -m 0644 tests/sanity/get_pip_offline.py ~/.ansible/test/cache/get_pip_$${pipv//./_}.py
+	git ls-files -z --cached --others --exclude-standard | grep -zvE '^(collections|api|benchmarks|molecule|tests|\.ci|packages|docs)/' \
 	  | rsync -a --from0 --files-from=- ./ .cache/sanity/ansible_collections/scloud/stack/
-	cd .cache/sanity/ansible_collections/scloud/stack && \
-	  $(CURDIR)/$(BIN)/ansible-test sanity --local --python 3.11 --color no \
-	    --exclude tests/ --exclude api/ --exclude benchmarks/ --exclude molecule/ --exclude .ci/ \
-	    --exclude Makefile --exclude packages/
+	cd .cache/sanity/ansible_collections/scloud/stack && git init -q && git add -A && \
+	  $(CURDIR)/$(BIN)/ansible-test sanity --local --python 3.11 --color no
 
 test-unit: venv ## Unit tests of pure logic
 	$(PYTEST) tests/unit -q

@@ -56,7 +56,9 @@ def render(name, data):
 
 
 def main():
-    modules = sorted(p.stem for p in (REPO / "plugins" / "modules").glob("*.py") if not p.stem.startswith("_"))
+    modules = sorted(
+        p.stem for p in (REPO / "plugins" / "modules").glob("*.py") if not p.stem.startswith("_")
+    )
     if not modules:
         return 0
     OUT.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,8 @@
-from ansible_collections.scloud.stack.plugins.module_utils._common.diff import changed_fields, make_diff, merged
+from ansible_collections.scloud.stack.plugins.module_utils._common.diff import (
+    changed_fields,
+    make_diff,
+    merged,
+)
 
 
 def test_changed_fields_ignores_unmanaged():

@@ -1,5 +1,4 @@
 import pytest
-
 from ansible_collections.scloud.stack.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.scloud.stack.plugins.module_utils._common.units import format_size, parse_size
 
@@ -46,6 +45,8 @@ def test_minimum_is_named():
         parse_size("512K", option="memory", minimum=1024**2)
 
 
-@pytest.mark.parametrize(("num", "text"), [(10 * 1024**3, "10G"), (1536, "1536"), (3 * 1024**2, "3M"), (1, "1")])
+@pytest.mark.parametrize(
+    ("num", "text"), [(10 * 1024**3, "10G"), (1536, "1536"), (3 * 1024**2, "3M"), (1, "1")]
+)
 def test_format_size(num, text):
     assert format_size(num) == text
