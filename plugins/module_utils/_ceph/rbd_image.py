@@ -126,9 +126,10 @@ def converge(session, params, check_mode):
         ioctx.close()
 
 
-def _open(ioctx, name):
+def _open(ioctx, name, read_only=True):
+    # Read-only opens register no watch, so the image's watchers are its real clients only.
     try:
-        return rbd.Image(ioctx, name)
+        return rbd.Image(ioctx, name, read_only=read_only)
     except rbd.ImageNotFound:
         return None
 
@@ -180,12 +181,20 @@ def _converge_in(ioctx, pool, name, params, check_mode):
                 current, size=size, features=features if features is not None else current["features"]
             )
         else:
+            image.close()
+            image = _open(ioctx, name, read_only=False)
             if resize:
                 image.resize(size, allow_shrink=bool(params.get("allow_shrink")))
+            # librbd switches dependent features along (fast-diff off takes object-map with it):
+            # look at the image again before each step.
             for feature in disable:
-                image.update_features(FEATURE_BITS[feature], False)
+                if image.features() & FEATURE_BITS[feature]:
+                    image.update_features(FEATURE_BITS[feature], False)
             for feature in enable:
-                image.update_features(FEATURE_BITS[feature], True)
+                if not image.features() & FEATURE_BITS[feature]:
+                    image.update_features(FEATURE_BITS[feature], True)
+            image.close()
+            image = _open(ioctx, name)
             after = describe(image, pool, name)
         return {"changed": True, "image": after, "diff": make_diff(public_before, _public(after))}
     finally:

@@ -49,3 +49,31 @@ def assert_fails(result, option, *fragments):
 def _assert_succeeded(runs):
     for name, res in runs.items():
         assert res.status == "successful", f"{name}: {res.msg}\n{res.result}"
+
+
+def run_tasks(module, named_args, check=False):
+    """Run several tasks of ``module`` in ONE ansible-playbook (failures ignored) and return
+    ``{name: (failed, msg, result)}``: bad-input tables cost one playbook start, not one per row."""
+    import json
+    import os
+    import tempfile
+
+    from tests.harness import run_playbook
+
+    tasks = [{"name": name, module: a, "ignore_errors": True} for name, a in named_args.items()]
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", prefix="scloud-ceph-", delete=False) as fh:
+        json.dump(play, fh)
+    try:
+        pb = run_playbook(fh.name, check=check, envvars=ENV)
+    finally:
+        os.unlink(fh.name)
+    out = {}
+    for ev in pb.events:
+        if ev.get("event") in ("runner_on_ok", "runner_on_failed"):
+            data = ev["event_data"]
+            res = data.get("res", {})
+            out[data["task"]] = (ev["event"] == "runner_on_failed", res.get("msg", ""), res)
+    missing = set(named_args) - set(out)
+    assert not missing, f"tasks did not run: {missing}\n{pb.stdout[-3000:]}"
+    return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.ceph._util import args, assert_fails, converge4, run
+from tests.integration.ceph._util import args, assert_fails, converge4, run, run_tasks
 
 pytestmark = pytest.mark.ceph
 MOD = "scloud.stack.ceph_pool"
@@ -129,13 +129,6 @@ def test_erasure_pool(ceph_cluster):
     ceph_cluster.ceph("osd", "erasure-code-profile", "rm", "t-ec21")
 
 
-@pytest.fixture
-def existing_pool(ceph_cluster):
-    if pool_detail(ceph_cluster, "t-existing") is None:
-        ceph_cluster.create_pool("t-existing", pg_num=8, application="rbd")
-    yield "t-existing"
-
-
 BAD_INPUT = [
     # (options, option named, rule fragment)
     ({"name": "t-bad", "size": 2, "min_size": 3}, "min_size", "min_size (3) must be <= size (2)"),
@@ -158,12 +151,23 @@ BAD_INPUT = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("options", "option", "rule"), BAD_INPUT, ids=[b[1] + "-" + str(i) for i, b in enumerate(BAD_INPUT)]
-)
-def test_bad_input_fails_and_touches_nothing(ceph_cluster, existing_pool, options, option, rule):
+@pytest.fixture(scope="module")
+def bad_input_runs(ceph_cluster):
+    """Every bad input in one playbook, in check mode then for real; the cluster read around it."""
+    if pool_detail(ceph_cluster, "t-existing") is None:
+        ceph_cluster.create_pool("t-existing", pg_num=8, application="rbd")
     before = snapshot(ceph_cluster)
-    for check in (True, False):
-        res = run(MOD, args(ceph_cluster, **options), check=check)
-        assert_fails(res, option, rule)
-    assert snapshot(ceph_cluster) == before
+    tasks = {f"bad-{i}": args(ceph_cluster, **options) for i, (options, _o, _r) in enumerate(BAD_INPUT)}
+    runs = {"check": run_tasks(MOD, tasks, check=True), "apply": run_tasks(MOD, tasks)}
+    return runs, before, snapshot(ceph_cluster)
+
+
+@pytest.mark.parametrize("index", range(len(BAD_INPUT)), ids=[f"{b[1]}-{i}" for i, b in enumerate(BAD_INPUT)])
+def test_bad_input_fails_and_touches_nothing(bad_input_runs, index):
+    runs, before, after = bad_input_runs
+    _options, option, rule = BAD_INPUT[index]
+    for mode in ("check", "apply"):
+        failed, msg, _res = runs[mode][f"bad-{index}"]
+        assert failed, (mode, msg)
+        assert msg.startswith(f"{option}:") and rule in msg, (mode, msg)
+    assert after == before  # independent read: no pool, rule or profile changed
