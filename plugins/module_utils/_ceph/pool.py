@@ -118,7 +118,7 @@ def validate_against_cluster(desired, current, crush, profile):
         if rule_type != desired["pool_type"]:
             raise ValidationError(
                 "crush_rule",
-                f"CRUSH rule {rule_name!r} is a {rule_type} rule, the pool is {desired['pool_type']}",
+                f"CRUSH rule {rule_name!r} is of type {rule_type} but the pool is {desired['pool_type']}",
             )
     if current is not None:
         if current["pool_type"] != desired["pool_type"]:
