@@ -47,7 +47,6 @@ def _envvars(extra=None):
         "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
         "ANSIBLE_HOST_KEY_CHECKING": "False",
         "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_CALLBACKS_ENABLED": "",
         "ANSIBLE_FORCE_COLOR": "0",
     }
     env.update(extra or {})
