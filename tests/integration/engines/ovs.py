@@ -5,11 +5,18 @@ default paths, so modules that use their default connection (``unix:/var/run/ope
 ``unix:/var/run/ovn/ovnnb_db.sock``) reach them. There is no openvswitch kernel module: bridges use
 the userspace datapath (``datapath_type=netdev``).
 
-Every session starts from fresh databases. Daemons left by an earlier session are stopped first.
+Several pytest sessions may run at once on one machine (engineers share it) and the paths are
+fixed, so the engines are shared between sessions through two file locks per engine: a session
+holds ``<engine>.users`` shared while it uses the engine; ``<engine>.setup`` serialises start and
+stop. The first session starts the engine from fresh databases (stopping whatever an earlier,
+finished session left); a session that finds others using a healthy engine joins it; the last one
+to leave stops it. Tests therefore use names of their own and never assume an empty database.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -35,6 +42,58 @@ OVN_LOG = Path("/var/log/ovn")
 OVN_SCHEMAS = {"nb": Path("/usr/share/ovn/ovn-nb.ovsschema"), "sb": Path("/usr/share/ovn/ovn-sb.ovsschema")}
 
 CHASSIS = "scloud-test-chassis"
+LOCK_DIR = Path("/var/run/scloud-test")
+
+
+@contextlib.contextmanager
+def shared_engine(name, start, stop, healthy):
+    """Start (or join) engine ``name`` for this session; stop it when the last session leaves.
+
+    Yields True when this session started the engine, False when it joined a running one.
+    """
+    LOCK_DIR.mkdir(parents=True, exist_ok=True)
+    setup = open(LOCK_DIR / f"{name}.setup", "a+")  # noqa: SIM115 - held for the whole session
+    users = open(LOCK_DIR / f"{name}.users", "a+")  # noqa: SIM115
+    try:
+        fcntl.flock(setup, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            alone = True
+        except BlockingIOError:
+            alone = False
+        if alone or not healthy():
+            try:
+                start()
+            except BaseException:
+                stop()
+                fcntl.flock(setup, fcntl.LOCK_UN)
+                raise
+            started = True
+        else:
+            started = False
+        fcntl.flock(users, fcntl.LOCK_SH)  # downgrade (or take) our share
+        fcntl.flock(setup, fcntl.LOCK_UN)
+        yield started
+    finally:
+        fcntl.flock(setup, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            last = True
+        except BlockingIOError:
+            last = False
+        if last:
+            stop()
+        fcntl.flock(users, fcntl.LOCK_UN)
+        fcntl.flock(setup, fcntl.LOCK_UN)
+        users.close()
+        setup.close()
+
+
+def _answers(argv):
+    try:
+        return subprocess.run(argv, capture_output=True, timeout=10).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
 
 
 def _run(argv, timeout=30):
@@ -182,27 +241,31 @@ def _ovs_start():
     return db
 
 
+def _ovs_teardown():
+    # Bridges first, so the netdev datapath releases its tap devices.
+    try:
+        out = _run(["ovs-vsctl", f"--db=unix:{OVS_SOCK}", "--timeout=10", "list-br"])
+        for br in out.split():
+            _run(["ovs-vsctl", f"--db=unix:{OVS_SOCK}", "--timeout=10", "--if-exists", "del-br", br])
+    except (RuntimeError, subprocess.TimeoutExpired):
+        pass
+    _ovs_stop()
+
+
+def _ovs_healthy():
+    return _pid_alive(_VSWITCHD_PID) is not None and _answers(
+        ["ovs-vsctl", f"--db=unix:{OVS_SOCK}", "--timeout=5", "show"])
+
+
 @pytest.fixture(scope="session")
 def ovs():
     """ovsdb-server + ovs-vswitchd (userspace datapath) at the system paths, fresh conf.db."""
     started = time.monotonic()
-    try:
-        db = _ovs_start()
-    except BaseException:
-        _ovs_stop()
-        raise
-    engine = OvsEngine(db=db, start_seconds=time.monotonic() - started)
-    print(f"\n[ovs fixture] ovsdb-server + ovs-vswitchd started in {engine.start_seconds:.2f}s")
-    try:
+    with shared_engine("ovs", _ovs_start, _ovs_teardown, _ovs_healthy) as fresh:
+        engine = OvsEngine(db=f"unix:{OVS_SOCK}", start_seconds=time.monotonic() - started)
+        how = "started" if fresh else "joined (already used by another session)"
+        print(f"\n[ovs fixture] ovsdb-server + ovs-vswitchd {how} in {engine.start_seconds:.2f}s")
         yield engine
-    finally:
-        # Bridges first, so the netdev datapath releases its tap devices.
-        try:
-            for br in engine.vsctl("list-br").split():
-                engine.vsctl("--if-exists", "del-br", br)
-        except RuntimeError:
-            pass
-        _ovs_stop()
 
 
 # --- OVN ------------------------------------------------------------------------------------------
@@ -287,22 +350,27 @@ def _ovn_start(ovs_engine):
     return nb, sb
 
 
+def _ovn_teardown():
+    _ovn_stop()
+    for kind in ("nb", "sb"):
+        _ovn_paths(kind)["sock"].unlink(missing_ok=True)
+    shutil.rmtree(OVN_RUN / "tmp", ignore_errors=True)
+
+
+def _ovn_healthy():
+    alive = all(_pid_alive(p) is not None for p in (_NORTHD_PID, _CONTROLLER_PID))
+    return alive and _answers(["ovn-nbctl", f"--db=unix:{_ovn_paths('nb')['sock']}", "--timeout=5",
+                               "--wait=sb", "sync"])
+
+
 @pytest.fixture(scope="session")
 def ovn(ovs):
     """OVN NB + SB ovsdb-servers, ovn-northd and ovn-controller bound to the local OVS."""
     started = time.monotonic()
-    try:
-        nb, sb = _ovn_start(ovs)
-    except BaseException:
-        _ovn_stop()
-        raise
-    engine = OvnEngine(nb=nb, sb=sb, start_seconds=time.monotonic() - started)
-    print(f"\n[ovn fixture] NB + SB + ovn-northd + ovn-controller started in {engine.start_seconds:.2f}s")
-    try:
+    with shared_engine("ovn", lambda: _ovn_start(ovs), _ovn_teardown, _ovn_healthy) as fresh:
+        engine = OvnEngine(nb=f"unix:{_ovn_paths('nb')['sock']}", sb=f"unix:{_ovn_paths('sb')['sock']}",
+                           start_seconds=time.monotonic() - started)
+        how = "started" if fresh else "joined (already used by another session)"
+        print(f"\n[ovn fixture] NB + SB + ovn-northd + ovn-controller {how} in {engine.start_seconds:.2f}s")
         yield engine
-    finally:
-        _ovn_stop()
         # ovn-controller leaves br-int behind; the ovs fixture's teardown removes bridges.
-        for kind in ("nb", "sb"):
-            _ovn_paths(kind)["sock"].unlink(missing_ok=True)
-        shutil.rmtree(OVN_RUN / "tmp", ignore_errors=True)

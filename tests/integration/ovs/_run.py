@@ -28,3 +28,43 @@ def converge(module, args, **kw):
         if runs[name].failed:
             raise AssertionError(f"{module} {name} failed: {runs[name].msg}\n{runs[name].result}")
     return runs
+
+
+def run_cases(module, cases, **kw):
+    """Run one task per ``args`` of ``cases`` in ONE playbook (ignore_errors), for bad-input tables.
+
+    Returns one TaskResult per case, in order. One ansible-playbook start instead of one per case
+    keeps the tier fast; every case still reaches the module on its own.
+    """
+    import json
+    import os
+    import tempfile
+
+    tasks = [{"name": f"case {i}", module: args, "ignore_errors": True} for i, args in enumerate(cases)]
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", prefix="scloud-cases-", delete=False) as fh:
+        json.dump(play, fh)
+        path = fh.name
+    try:
+        run = harness.run_playbook(path, envvars=ENV, diff=True, **kw)
+    finally:
+        os.unlink(path)
+    by_name = {}
+    for ev in run.events:
+        if ev.get("event") in ("runner_on_ok", "runner_on_failed"):
+            data = ev["event_data"]
+            res = data.get("res", {}) or {}
+            by_name[data.get("task")] = harness.TaskResult(
+                changed=bool(res.get("changed")), failed=ev["event"] == "runner_on_failed",
+                msg=res.get("msg"), result=res, status=run.status)
+    missing = [i for i in range(len(cases)) if f"case {i}" not in by_name]
+    if missing:
+        raise AssertionError(f"cases {missing} did not run:\n{run.stdout[-3000:]}")
+    return [by_name[f"case {i}"] for i in range(len(cases))]
+
+
+def assert_refused(results, expectations):
+    """Each result failed with a message starting ``option:`` and containing ``words``."""
+    for result, (option, words) in zip(results, expectations, strict=True):
+        assert result.failed, f"expected {option!r} to be refused, got {result.result}"
+        assert result.msg.startswith(f"{option}:") and words in result.msg, result.msg

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.ovs._run import converge, run_module
+from tests.integration.ovs._run import assert_refused, converge, run_cases, run_module
 
 pytestmark = pytest.mark.ovs
 M = "scloud.stack.ovs_port"
@@ -79,7 +79,7 @@ def test_patch_pair(ovs, bridges):
     assert ovs.vsctl("get", "Interface", "patch-a", "options:peer").strip().strip('"') == "patch-b"
 
 
-@pytest.mark.parametrize(("args", "option", "words"), [
+BAD = [
     ({"bridge": "br-p1", "name": "bad-tag", "tag": 4096}, "tag", "outside 0..4095"),
     ({"bridge": "br-p1", "name": "bad-trunk", "trunks": [10, -1]}, "trunks", "outside 0..4095"),
     ({"bridge": "br-none", "name": "nobr"}, "bridge", "does not exist"),
@@ -87,9 +87,11 @@ def test_patch_pair(ovs, bridges):
     ({"bridge": "br-p1", "name": "pp", "type": "patch"}, "options", "needs options"),
     ({"bridge": "br-p1", "name": "br-p2"}, "name", "is a bridge"),
     ({"name": "nobridge"}, "bridge", "required"),
-])
-def test_bad_input_fails_before_touching(ovs, bridges, args, option, words):
+]
+
+
+def test_bad_input_fails_before_touching(ovs, bridges):
     before = ovs.vsctl("show")
-    r = run_module(M, args)
-    assert r.failed and r.msg.startswith(f"{option}:") and words in r.msg, r.msg
+    results = run_cases(M, [args for args, _, _ in BAD])
+    assert_refused(results, [(option, words) for _, option, words in BAD])
     assert ovs.vsctl("show") == before
