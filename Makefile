@@ -14,7 +14,7 @@ PYTEST := $(BIN)/python -m pytest
 APT_PACKAGES := $(shell sed -e 's/\#.*//' packages/apt.txt | xargs)
 
 .PHONY: help install apt venv podman-conf lab-image lab up site api down test test-fast lint lint-fast \
-        sanity test-unit test-integration test-smoke test-api test-molecule bench docs clean
+        sanity test-unit test-lab test-integration test-smoke test-api test-molecule bench docs clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' | column -t -s $$'\t'
@@ -62,7 +62,7 @@ down: ## Destroy the lab: containers, network, loop devices, state (the image ca
 	$(BIN)/ansible-playbook playbooks/lab_destroy.yml
 
 ## ---- tests ----------------------------------------------------------------------------
-test: install lint test-unit test-integration test-api test-molecule ## Every tier (what CI runs)
+test: install lint test-unit test-lab test-integration test-api test-molecule ## Every tier (what CI runs)
 
 test-fast: install lint-fast test-unit test-smoke ## Quick subset: ruff, yamllint, unit tests, engine smoke tests
 
@@ -84,6 +84,9 @@ sanity: venv ## ansible-test sanity on the collection's content, copied to ansib
 
 test-unit: venv ## Unit tests of pure logic
 	$(PYTEST) tests/unit -q
+
+test-lab: lab-image ## The lab's refusals of bad input (real podman)
+	$(PYTEST) tests/lab -q
 
 test-smoke: venv ## Start every engine fixture and prove it answers
 	$(PYTEST) tests/integration -q -k "engine"
