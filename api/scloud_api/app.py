@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import __version__, logs, metrics
 from .errors import ApiError, problem
 from .routes import jobs, keys, ops, playbooks, resources
+from .schemas import Problem
 from .service import Services
 from .settings import Settings, get_settings
 
@@ -164,6 +165,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Asynchronous jobs over ansible-runner: catalogue playbooks with validated variables, "
         "signed callbacks (Standard Webhooks), Idempotency-Key, API keys with roles.",
         lifespan=lifespan,
+        responses={
+            422: {
+                "model": Problem,
+                "description": "Invalid input",
+                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            }
+        },
     )
     app.state.settings = settings
 

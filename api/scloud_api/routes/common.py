@@ -24,7 +24,7 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
         c: {
             "model": Problem,
             "description": desc.get(c, "Error"),
-            "content": {"application/problem+json": {}},
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
         for c in codes
     }

@@ -17,7 +17,7 @@ from .common import AUTH, problems
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
 
-@router.post("", status_code=201, response_model=KeyCreated, responses={**AUTH, **problems(422)})
+@router.post("", status_code=201, response_model=KeyCreated, responses={**AUTH, **problems(400, 413, 422)})
 def create(req: KeyCreate, services: ServicesDep, _: Admin) -> KeyCreated:
     with services.sm.begin() as s:
         key, token = create_key(s, req.role, req.name)

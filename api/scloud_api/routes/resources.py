@@ -51,7 +51,11 @@ def _start(
     "/volumes/{pool}/{name}",
     status_code=202,
     response_model=JobPublic,
-    responses={**AUTH, **problems(409, 413, 422, 501)},
+    responses={
+        200: {"model": JobPublic, "description": "Replay: the job an Idempotency-Key made"},
+        **AUTH,
+        **problems(400, 409, 413, 422, 501),
+    },
 )
 def put_volume(
     pool: Name,
@@ -84,7 +88,11 @@ def put_volume(
     "/vms/{name}",
     status_code=202,
     response_model=JobPublic,
-    responses={**AUTH, **problems(409, 413, 422, 501)},
+    responses={
+        200: {"model": JobPublic, "description": "Replay: the job an Idempotency-Key made"},
+        **AUTH,
+        **problems(400, 409, 413, 422, 501),
+    },
 )
 def put_vm(
     name: Name,

@@ -167,3 +167,30 @@ def test_nested_unknown_option_is_named(catalogue):
             "msg": "bogus is not a variable of playbook vm",
         }
     ]
+
+
+def test_migrations_match_the_models(tmp_path):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from scloud_api.db import make_engine, upgrade
+    from scloud_api.models import Base
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_openapi_documents_every_error_as_a_problem():
+    from scloud_api.app import create_app
+
+    spec = create_app(Settings(state_dir="/nonexistent")).openapi()
+    assert set(spec["components"]["securitySchemes"]) == {"HTTPBearer", "APIKeyHeader"}
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            for code, resp in op["responses"].items():
+                if code.startswith(("4", "5")) and code != "503":
+                    ref = resp["content"]["application/problem+json"]["schema"]["$ref"]
+                    assert ref.endswith("/Problem"), (method, path, code)
+            if path != "/healthz":
+                assert op.get("security"), (method, path)
