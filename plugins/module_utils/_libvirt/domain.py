@@ -279,17 +279,20 @@ class DomainRunner:
             self.actions.append("start")
         elif state == "paused":
             self.actions.append("start paused")
+        binds = self._plan_binds(None, desired, None, started=state in ("running", "paused"))
         spec = domxml.parse(xml, self._ovn_ports(desired))
         self._predicted_after = self._public(spec, state, autostart)
         dom = None
         if not self.check_mode:
             dom = self.conn.defineXML(xml)
+            self.done.append("define")
             if autostart:
-                dom.setAutostart(1)
+                self._do("autostart on", dom.setAutostart, 1)
             if state == "running":
-                dom.create()
+                self._do("start", dom.create)
             elif state == "paused":
-                dom.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED)
+                self._do("start paused", dom.createWithFlags, libvirt.VIR_DOMAIN_START_PAUSED)
+            self._bind(dom, binds)
         return self._result(dom, desired, {})
 
     # --- update ----------------------------------------------------------------------------------
@@ -327,6 +330,11 @@ class DomainRunner:
         state_ops = self._plan_state(state, target_state, bool(pending))
         self.actions.extend(state_ops)
         restarted = "restart" in state_ops
+        binds = []
+        if target_state in ("running", "paused"):
+            started = bool({"start", "start paused", "restart"} & set(state_ops))
+            attached = {a.split()[-1] for a in self.actions if a.startswith("attach nic")}
+            binds = self._plan_binds(live_after if active else None, desired, attached, started)
         restart_required = bool(pending) and not restarted and target_state != "shutoff"
         self._predicted_after = self._public(new_config, target_state, autostart)
         if self.check_mode:
@@ -340,6 +348,7 @@ class DomainRunner:
         if want_autostart is not None and bool(dom.autostart()) != bool(want_autostart):
             self._do("autostart", dom.setAutostart, 1 if want_autostart else 0)
         self._apply_state(dom, state_ops, target_state)
+        self._bind(dom, binds)
         if dom.isActive():
             live = domxml.parse(dom.XMLDesc(0), ovn_ports)
             config = domxml.parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), ovn_ports)
@@ -382,6 +391,38 @@ class DomainRunner:
             ops.append((f"set memory {format_size(kib * 1024)}", lambda: dom.setMemoryFlags(kib, flags)))
             after["memory"] = kib
         return ops, after
+
+    def _plan_binds(self, live, desired, attached, started):
+        """OVN ports not named by a UUID: set the tap's iface-id to the port name (libvirt cannot)."""
+        binds = []
+        taps = {n["mac"]: n.get("_tap") for n in (live or {}).get("nics", [])}
+        for nic in desired["nics"]:
+            port = nic.get("ovn_port")
+            if not port or domxml.is_uuid(port):
+                continue
+            if not started and live is not None and nic["mac"] not in (attached or ()):
+                tap = taps.get(nic["mac"])
+                rc, out, _err = self._ovs("--if-exists", "get", "Interface", tap or "-",
+                                          "external_ids:iface-id")
+                if tap and rc == 0 and out.strip('"') == port:
+                    continue
+            binds.append((nic["mac"], port))
+        for mac, port in binds:
+            self.actions.append(f"bind nic {mac} to ovn port {port}")
+        return binds
+
+    def _bind(self, dom, binds):
+        if not binds or not dom.isActive():
+            return
+        taps = {n["mac"]: n.get("_tap") for n in domxml.parse(dom.XMLDesc(0))["nics"]}
+        for mac, port in binds:
+            tap = taps.get(mac)
+            if not tap:
+                raise EngineError(f"nic {mac}: no tap device to bind to OVN port {port}{self._done_note()}")
+            rc, _out, err = self._ovs("set", "Interface", tap, f"external_ids:iface-id={port}")
+            if rc != 0:
+                raise EngineError(f"nic {mac}: cannot set iface-id {port} on {tap}: {err}{self._done_note()}")
+            self.done.append(f"bind nic {mac} to ovn port {port}")
 
     def _plan_resize(self, dom, live_after, desired):
         ops = []

@@ -11,9 +11,11 @@ everything else libvirt or an operator put there.
 from __future__ import annotations
 
 import copy
+import uuid as uuidlib
 import xml.etree.ElementTree as ET  # noqa: S405 - libvirt's own XML, not untrusted input
 
 _CACHE_DEFAULT = "default"
+_IFACE_NAMESPACE = uuidlib.UUID("6b1f3c2e-2a2d-4f4e-9a59-5c10d5ac0003")
 CONSOLE_LOG_DIR = "/var/log/libvirt/qemu"
 
 
@@ -65,13 +67,27 @@ def nic_element(nic):
         vport = _sub(el, "virtualport", type="openvswitch")
         if nic.get("ovn_port"):
             # OVN binds a logical port to the OVS interface whose external_ids:iface-id matches;
-            # libvirt writes the interfaceid there.
-            _sub(vport, "parameters", interfaceid=nic["ovn_port"])
+            # libvirt writes the interfaceid there, but only accepts a UUID. A port named by UUID is
+            # carried by libvirt alone; any other name gets a UUID derived from it here and the
+            # module sets iface-id to the name once the tap exists (see domain.py, "bind").
+            _sub(vport, "parameters", interfaceid=interface_id(nic["ovn_port"]))
     if nic.get("vlan"):
         vlan = _sub(el, "vlan")
         _sub(vlan, "tag", id=nic["vlan"])
     _sub(el, "model", type=nic.get("model") or "virtio")
     return el
+
+
+def is_uuid(value):
+    try:
+        return str(uuidlib.UUID(value)) == value.lower()
+    except (ValueError, AttributeError, TypeError):
+        return False
+
+
+def interface_id(ovn_port):
+    """The libvirt interfaceid of an OVN port: the port itself when a UUID, else derived from it."""
+    return ovn_port if is_uuid(ovn_port) else str(uuidlib.uuid5(_IFACE_NAMESPACE, ovn_port))
 
 
 def to_string(el):
@@ -136,6 +152,7 @@ def _parse_nic(el):
         "model": model.get("type") if model is not None else None,
         "_ovs": is_ovs,
         "_interfaceid": params.get("interfaceid") if params is not None else None,
+        "_tap": el.find("target").get("dev") if el.find("target") is not None else None,
     }
 
 
@@ -159,9 +176,10 @@ def parse(xml, ovn_ports=()):
     boot = _parse_boot(os_el)
     disks = [d for d in (_parse_disk(e) for e in root.findall("devices/disk")) if d]
     nics = [_parse_nic(e) for e in root.findall("devices/interface")]
+    by_iface = {interface_id(p): p for p in ovn_ports}
     for nic in nics:
-        if nic["_interfaceid"] and nic["_interfaceid"] in ovn_ports:
-            nic["ovn_port"] = nic["_interfaceid"]
+        if nic["_interfaceid"] and nic["_interfaceid"] in by_iface:
+            nic["ovn_port"] = by_iface[nic["_interfaceid"]]
     max_memory = _kib(memory)
     return {
         "name": root.findtext("name"),
@@ -213,7 +231,7 @@ def comparable_disk(disk):
 
 
 def comparable_nic(nic):
-    return {k: v for k, v in nic.items() if k not in ("_interfaceid", "_index")}
+    return {k: v for k, v in nic.items() if k not in ("_interfaceid", "_index", "_tap")}
 
 
 def new_domain_xml(spec, uuid):
@@ -347,7 +365,8 @@ def _edit_devices(devices, tag, wanted, key_of, build, parse_one):
         if el is not None:
             have = parse_one(el)
             if tag == "interface":
-                have["ovn_port"] = have["_interfaceid"] if want.get("ovn_port") else None
+                wanted_iface = interface_id(want["ovn_port"]) if want.get("ovn_port") else None
+                have["ovn_port"] = want["ovn_port"] if have["_interfaceid"] == wanted_iface else None
                 same = comparable_nic(have) == comparable_nic({**want, "_ovs": want.get("_ovs", True)})
             else:
                 same = comparable_disk(have) == comparable_disk(want)

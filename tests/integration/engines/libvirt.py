@@ -10,7 +10,7 @@ machine, or an operator's daemon) it is reused and left running; a session only 
 started itself, and only when no other live session registered as a user of them.
 
 Test domains must be named with :data:`TEST_PREFIX`; whatever is left of them (and of test
-secrets) is destroyed and undefined at the end of the session.
+secrets) is destroyed and undefined at the end of the last session using the daemon.
 """
 
 from __future__ import annotations
@@ -231,11 +231,11 @@ def start_libvirt():
 
 def stop_libvirt(host):
     """Remove test objects; stop the daemons when this session started them and nobody else uses them."""
-    host.cleanup_test_objects()
     with _Lock():
         (STATE_DIR / "users" / str(os.getpid())).unlink(missing_ok=True)
         if _live_users():
-            return
+            return  # another session still runs tests on this libvirtd: leave its domains alone
+        host.cleanup_test_objects()
         owner = STATE_DIR / "owner"
         if not owner.exists():
             return  # a daemon we did not start: leave it alone
