@@ -163,8 +163,8 @@ def build_spec(params):
         raise ValidationError("name", f"{name!r} is not a domain name (letters, digits, _ . + -)")
     if params.get("state") == "absent":
         return {"name": name}
-    vcpus = params.get("vcpus") or 1
-    max_vcpus = params.get("max_vcpus") or vcpus
+    vcpus = 1 if params.get("vcpus") is None else params["vcpus"]
+    max_vcpus = vcpus if params.get("max_vcpus") is None else params["max_vcpus"]
     if vcpus < 1:
         raise ValidationError("vcpus", f"{vcpus} must be >= 1")
     if vcpus > max_vcpus:
