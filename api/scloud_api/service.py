@@ -205,8 +205,12 @@ class Services:
         path: str = "/v1/jobs",
         method: str = "POST",
         resource: str | None = None,
+        operator_vars: dict[str, Any] | None = None,
     ) -> tuple[JobPublic, bool]:
-        """Create a job (or find the one an Idempotency-Key already made). Returns (job, replayed)."""
+        """Create a job (or find the one an Idempotency-Key already made). Returns (job, replayed).
+
+        ``operator_vars`` come from the settings, not from the caller: added after validation.
+        """
         entry, callback = self.validate(principal, req, header_callback)
         body = req.model_dump(mode="json")
         body["callback_url"] = callback
@@ -219,7 +223,7 @@ class Services:
             with self.sm.begin() as s:
                 job = Job(
                     playbook=entry.name,
-                    extra_vars=req.extra_vars,
+                    extra_vars={**req.extra_vars, **(operator_vars or {})},
                     secret_vars=sorted(entry.secret_vars),
                     limit=req.limit,
                     check=req.check,

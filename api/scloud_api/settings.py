@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     )
     modules_dir: Path | None = None
 
+    volume_connection: dict[str, str] = Field(
+        default_factory=dict,
+        description="Ceph connection options for PUT /v1/volumes jobs (cluster, conf, keyring, user); "
+        "set by the operator, never by callers.",
+    )
+    vm_connection: dict[str, str] = Field(
+        default_factory=dict, description="libvirt connection options for PUT /v1/vms jobs (uri)."
+    )
     max_concurrent_jobs: int = Field(2, ge=1, le=64)
     job_timeout: int = Field(3600, ge=1, description="Seconds before a running job ends with status timeout.")
     keep_job_dirs: bool = False

@@ -32,6 +32,7 @@ def _start(
     resource: str,
     idem: str | None,
     header_cb: str | None,
+    operator_vars: dict,
 ) -> JobPublic:
     job, replayed = services.submit(
         principal,
@@ -41,6 +42,7 @@ def _start(
         path=path,
         idempotency_key=parse_idempotency_key(idem),
         resource=resource,
+        operator_vars=operator_vars,
     )
     response.status_code = 200 if replayed else 202
     response.headers["Location"] = f"/v1/jobs/{job.id}"
@@ -81,6 +83,9 @@ def put_volume(
         f"volume:{pool}/{name}",
         idempotency_key,
         x_callback_url,
+        {"volume_connection": services.settings.volume_connection}
+        if services.settings.volume_connection
+        else {},
     )
 
 
@@ -107,6 +112,15 @@ def put_vm(
     req = JobCreate(
         playbook="vm", extra_vars={"vm_name": name, "vm_spec": spec.spec}, callback_url=spec.callback_url
     )
+    conn = services.settings.vm_connection
     return _start(
-        services, principal, req, response, f"/v1/vms/{name}", f"vm:{name}", idempotency_key, x_callback_url
+        services,
+        principal,
+        req,
+        response,
+        f"/v1/vms/{name}",
+        f"vm:{name}",
+        idempotency_key,
+        x_callback_url,
+        {"vm_connection": conn} if conn else {},
     )
