@@ -90,15 +90,27 @@ options:
         description: An RBD image, reached by QEMU through librbd.
         type: dict
         suboptions:
-          pool: {description: Ceph pool., type: str, required: true}
-          image: {description: RBD image (must exist)., type: str, required: true}
-          user: {description: Ceph user (without C(client.)) used with O(disks[].rbd.secret_uuid)., type: str}
-          secret_uuid: {description: UUID of the libvirt secret holding the user's key., type: str}
+          pool:
+            description: Ceph pool.
+            type: str
+            required: true
+          image:
+            description: RBD image; it must exist.
+            type: str
+            required: true
+          user:
+            description: Ceph user without C(client.), with O(disks[].rbd.secret_uuid); V(admin) if unset.
+            type: str
+          secret_uuid:
+            description: UUID of the libvirt secret with the key (M(scloud.stack.libvirt_secret)).
+            type: str
           hosts:
             description: Monitor addresses C(host[:port]); else taken from O(disks[].rbd.config).
             type: list
             elements: str
-          config: {description: Path of a ceph.conf on the host (default C(/etc/ceph/ceph.conf))., type: path}
+          config:
+            description: Path of a ceph.conf on the host (default C(/etc/ceph/ceph.conf)).
+            type: path
       path:
         description: A file or block device on the host.
         type: path
