@@ -1,0 +1,54 @@
+"""The example playbook of docs/storage.md runs as written, twice (second run changed=0)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+
+import pytest
+import yaml
+
+from tests.harness import REPO, run_playbook
+from tests.integration.ceph._util import ENV
+
+pytestmark = pytest.mark.ceph
+MODULES = ["ceph_pool", "ceph_crush_rule", "ceph_ec_profile", "ceph_auth", "rbd_image", "ceph_info"]
+
+
+def tested_blocks():
+    text = (REPO / "docs" / "storage.md").read_text()
+    return [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if b.startswith("# tested:")]
+
+
+def test_storage_doc_example_runs(ceph_cluster):
+    (block,) = tested_blocks()
+    plays = yaml.safe_load(block)
+    conn = {"conf": ceph_cluster.conf, "keyring": ceph_cluster.keyring}
+    for play in plays:
+        play["module_defaults"] = {f"scloud.stack.{m}": conn for m in MODULES}
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as fh:
+        json.dump(plays, fh)
+    try:
+        first = run_playbook(fh.name, envvars=ENV)
+        assert first.ok, first.stdout[-3000:]
+        assert first.changed_count() > 0
+        second = run_playbook(fh.name, envvars=ENV)
+        assert second.ok and second.changed_count() == 0, second.stdout[-3000:]
+    finally:
+        os.unlink(fh.name)
+    pools = {p["pool_name"]: p for p in ceph_cluster.ceph("osd", "pool", "ls", "detail")}
+    assert pools["volumes-hdd"]["size"] == 3 and pools["backups"]["erasure_code_profile"] == "ec-2-1"
+    assert ceph_cluster.rbd("info", "volumes-hdd/vm1-data")["size"] == 2 * 1024**3
+    assert (
+        ceph_cluster.ceph("auth", "get", "client.compute")[0]["caps"]["osd"] == "profile rbd pool=volumes-hdd"
+    )
+    # leave the shared cluster as it was
+    ceph_cluster.rbd("rm", "volumes-hdd/vm1-data", json_out=False)
+    for pool in ("volumes-hdd", "backups"):
+        ceph_cluster.ceph("osd", "pool", "rm", pool, pool, "--yes-i-really-really-mean-it")
+    ceph_cluster.ceph("auth", "rm", "client.compute")
+    for rule in ("replicated-hdd-host", "backups"):
+        ceph_cluster.ceph("osd", "crush", "rule", "rm", rule)
+    ceph_cluster.ceph("osd", "erasure-code-profile", "rm", "ec-2-1")
