@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -31,6 +33,40 @@ class Principal:
         return RANK[self.role] >= RANK[role]
 
 
+class KeyCache:
+    """Recently authenticated keys, for ``ttl`` seconds: one database read per key, not per request.
+
+    Revocation through this process clears it at once; through another process (the CLI, another
+    API node) it takes effect within ``ttl``. Unknown keys are never cached.
+    """
+
+    def __init__(self, ttl: float):
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> Principal | None:
+        if self.ttl <= 0:
+            return None
+        with self._lock:
+            hit = self._entries.get(digest)
+            if hit is None or hit[0] < time.monotonic():
+                self._entries.pop(digest, None)
+                return None
+            return hit[1]
+
+    def put(self, digest: str, principal: Principal) -> None:
+        if self.ttl > 0:
+            with self._lock:
+                if len(self._entries) > 10_000:
+                    self._entries.clear()
+                self._entries[digest] = (time.monotonic() + self.ttl, principal)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
 def create_key(session: Session, role: str, name: str = "") -> tuple[ApiKey, str]:
     """Create a key; the clear token is returned once and never stored."""
     if role not in RANK:
@@ -42,13 +78,18 @@ def create_key(session: Session, role: str, name: str = "") -> tuple[ApiKey, str
     return key, token
 
 
-def authenticate(session: Session, token: str) -> Principal | None:
+def authenticate(session: Session, token: str, cache: KeyCache | None = None) -> Principal | None:
     digest = hash_token(token)
+    if cache is not None and (hit := cache.get(digest)) is not None:
+        return hit
     key = session.scalars(select(ApiKey).where(ApiKey.key_hash == digest)).first()
     # The lookup is by a hash of a 256-bit token; compare again in constant time all the same.
     if key is None or not hmac.compare_digest(key.key_hash, digest) or key.revoked_at is not None:
         return None
-    return Principal(key_id=key.id, name=key.name, role=key.role)
+    principal = Principal(key_id=key.id, name=key.name, role=key.role)
+    if cache is not None:
+        cache.put(digest, principal)
+    return principal
 
 
 def revoke_key(session: Session, key_id: str) -> ApiKey | None:

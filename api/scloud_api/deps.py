@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from .auth import Principal, authenticate
+from .auth import Principal, authenticate, hash_token
 from .errors import Forbidden, Unauthorized
 from .service import Services
 
@@ -34,8 +34,10 @@ def get_principal(
             code="missing_api_key",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    with services.sm_read() as s:
-        principal = authenticate(s, token)
+    principal = services.key_cache.get(hash_token(token))
+    if principal is None:
+        with services.sm_read() as s:
+            principal = authenticate(s, token, services.key_cache)
     if principal is None:
         raise Unauthorized(
             "the API key is not valid or has been revoked",

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import metrics
-from .auth import RANK, Principal
+from .auth import RANK, KeyCache, Principal
 from .callbacks import CallbackDispatcher, check_callback_url
 from .catalogue import Catalogue, Inventory, validate_vars
 from .db import make_engine, make_sessionmaker, upgrade
@@ -101,6 +101,7 @@ class Services:
             else self.engine
         )
         self.sm_read: sessionmaker[Session] = make_sessionmaker(self.read_engine)
+        self.key_cache = KeyCache(settings.auth_cache_seconds)
         self.catalogue = Catalogue(settings.catalogue, settings.playbooks)
         self.inventory = Inventory(settings.inventory_path, runner_env(settings))
         self.callbacks = CallbackDispatcher(settings, self.sm, callback_payload)

@@ -41,7 +41,6 @@ def test_job_matches_ansible_runner_and_redacts(api, inventory):
         inventory=str(inventory),
         extra_vars=extra,
         limit="lab",
-        envvars={"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"},
     )
     assert direct.status == "successful", direct.stdout[-2000:]
     for key in STAT_KEYS:

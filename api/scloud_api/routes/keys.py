@@ -39,4 +39,6 @@ def revoke(
         key = revoke_key(s, key_id)
         if key is None:
             raise NotFound(f"API key {key_id} does not exist", code="key_not_found")
-        return KeyPublic.model_validate(key)
+        out = KeyPublic.model_validate(key)
+    services.key_cache.clear()  # after the commit: no request can cache the key again
+    return out
