@@ -308,7 +308,8 @@ class DomainRunner:
         new_config = domxml.parse(new_xml, ovn_ports)
         redefine = (domxml.comparable(config, desired) != domxml.comparable(new_config, desired)
                     or not config["acpi"])
-        active = dom.isActive()
+        # A domain about to be stopped gets no live changes: its definition is all that matters.
+        active = dom.isActive() and self.params["state"] != "shutoff"
         live_ops, live_after = [], None
         if active:
             live = domxml.parse(dom.XMLDesc(0), ovn_ports)
