@@ -90,6 +90,8 @@ def check_callback_url(url: str, settings: Settings, loc: list[str] | None = Non
             code="callback_url_refused",
         )
 
+    if any(ord(c) < 32 or ord(c) == 127 for c in url):
+        raise bad("url", "control characters are not allowed in a URL")
     if len(url) > 2000:
         raise bad("max_length", "must be at most 2000 characters")
     try:

@@ -53,6 +53,21 @@ def runner_env(settings: Settings) -> dict[str, str]:
     }
 
 
+def _text(value: Any) -> str | None:
+    """PostgreSQL text cannot hold NUL characters; a command's output can."""
+    return None if value is None else str(value).replace("\x00", "\ufffd")
+
+
+def _no_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_no_nul(k): _no_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nul(v) for v in value]
+    return value
+
+
 class Executor(ABC):
     """What the API needs from whatever runs jobs (in-process today; Celery workers later)."""
 
@@ -204,7 +219,7 @@ class InProcessExecutor(Executor):
             nonlocal seq, pid_seen
             seq += 1
             ev = redact_event(event, secrets)
-            data = ev.get("event_data") or {}
+            data = _no_nul(ev.get("event_data") or {})
             if ev.get("event") == "playbook_on_stats":
                 final_stats.update({k: data.get(k) or {} for k in _STATS_KEYS})
             row = JobEvent(
@@ -212,16 +227,33 @@ class InProcessExecutor(Executor):
                 seq=seq,
                 uuid=ev.get("uuid"),
                 event=ev.get("event", "unknown"),
-                host=data.get("host"),
-                task=data.get("task"),
-                stdout=ev.get("stdout"),
+                host=_text(data.get("host")),
+                task=_text(data.get("task")),
+                stdout=_text(ev.get("stdout")),
                 data=data,
             )
-            with self.sm.begin() as s:
-                s.add(row)
-                if not pid_seen and ev.get("pid"):
-                    s.execute(update(Job).where(Job.id == job_id).values(pid=int(ev["pid"])))
-                    pid_seen = True
+            try:
+                with self.sm.begin() as s:
+                    s.add(row)
+                    if not pid_seen and ev.get("pid"):
+                        s.execute(update(Job).where(Job.id == job_id).values(pid=int(ev["pid"])))
+                        pid_seen = True
+            except Exception:
+                # Keep the job running and the sequence whole: store the event without its data.
+                log.exception("event not stored in full", extra={"job_id": job_id, "seq": seq})
+                with self.sm.begin() as s:
+                    s.add(
+                        JobEvent(
+                            job_id=job_id,
+                            seq=seq,
+                            uuid=row.uuid,
+                            event=row.event,
+                            host=row.host,
+                            task=row.task,
+                            stdout=None,
+                            data={"error": "event data could not be stored"},
+                        )
+                    )
             return False  # stored in the database; nothing to keep on disk
 
         def status_handler(data: dict[str, Any], runner_config=None) -> None:

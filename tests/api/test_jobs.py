@@ -89,7 +89,8 @@ def test_failed_job_and_listing(api):
             "/v1/jobs",
             json={
                 "playbook": "diagnostics",
-                "extra_vars": {"diagnostics_fail": True},
+                # The command prints a NUL: PostgreSQL text cannot store it as is.
+                "extra_vars": {"diagnostics_fail": True, "diagnostics_command": ["printf", "a\\000b"]},
                 "check": True,
                 "diff": True,
             },
@@ -103,6 +104,11 @@ def test_failed_job_and_listing(api):
         assert listed["total"] == 1 and listed["items"][0]["id"] == job["id"]
         assert c.get("/v1/jobs", params={"status": "successful"}).json()["total"] == 0
         assert c.get("/v1/playbooks").json()["items"][0]["name"] == "diagnostics"
+        events = c.get(f"/v1/jobs/{job['id']}/events", params={"limit": 1000}).json()["items"]
+        out = [
+            e for e in events if e["event"] == "runner_on_ok" and e["task"] == "Run the diagnostic command"
+        ]
+        assert out[0]["data"]["res"]["stdout"] == "a\ufffdb"
 
 
 def _pgid_members(pgid: int) -> list[int]:
