@@ -56,8 +56,7 @@ BAD = [
 
 
 def test_bad_input(ovn, web):
-    before = ovn.nbctl("lb-list")
     base = {"name": "lb-bad", "vip": "10.70.0.100:80", "members": ["10.70.0.10:80"]}
     results = run_cases(M, [{**base, **args} for args, _, _ in BAD])
     assert_refused(results, [(option, words) for _, option, words in BAD])
-    assert ovn.nbctl("lb-list") == before
+    assert "lb-bad" not in ovn.nbctl("lb-list")

@@ -17,8 +17,9 @@ def subnet(ovn):
                                               "exclude_ips": ["10.50.0.2..10.50.0.9"]})
     assert not r.failed, r.msg
     yield "pt-net"
-    for lsp in ovn.nbctl("--bare", "--columns=name", "list", "Logical_Switch_Port").split():
-        ovn.nbctl("--if-exists", "lsp-del", lsp)
+    for lsp in ovn.nbctl("lsp-list", "pt-net").split("\n"):
+        if lsp.strip():
+            ovn.nbctl("--if-exists", "lsp-del", lsp.split()[0])
     run_module("scloud.stack.ovn_switch", {"name": "pt-net", "state": "absent"})
 
 
@@ -82,7 +83,8 @@ BAD = [
 
 def test_bad_input(ovn, subnet):
     run_module(M, {"switch": subnet, "name": "vm-a"})
-    before = ovn.nbctl("show") + ovn.nbctl("list", "Port_Group")
+    before = ovn.nbctl("lsp-list", subnet)
     results = run_cases(M, [{"switch": subnet, "name": "vm-bad", **args} for args, _, _ in BAD])
     assert_refused(results, [(option, words) for _, option, words in BAD])
-    assert ovn.nbctl("show") + ovn.nbctl("list", "Port_Group") == before
+    assert ovn.nbctl("lsp-list", subnet) == before
+    assert not ovn.nbctl("--bare", "--columns=name", "find", "Logical_Switch_Port", "name=vm-bad").strip()
