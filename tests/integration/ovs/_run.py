@@ -30,17 +30,26 @@ def converge(module, args, **kw):
     return runs
 
 
+def run_tasks(tasks, **kw):
+    """Run ``[(module, args), ...]`` as one play; fail on the first failed task. Returns results."""
+    return _play([{"name": f"case {i}", module: args} for i, (module, args) in enumerate(tasks)], **kw)
+
+
 def run_cases(module, cases, **kw):
     """Run one task per ``args`` of ``cases`` in ONE playbook (ignore_errors), for bad-input tables.
 
     Returns one TaskResult per case, in order. One ansible-playbook start instead of one per case
     keeps the tier fast; every case still reaches the module on its own.
     """
+    return _play([{"name": f"case {i}", module: args, "ignore_errors": True} for i, args in enumerate(cases)],
+                 **kw)
+
+
+def _play(tasks, **kw):
     import json
     import os
     import tempfile
 
-    tasks = [{"name": f"case {i}", module: args, "ignore_errors": True} for i, args in enumerate(cases)]
     play = [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
     with tempfile.NamedTemporaryFile("w", suffix=".yml", prefix="scloud-cases-", delete=False) as fh:
         json.dump(play, fh)
@@ -57,10 +66,10 @@ def run_cases(module, cases, **kw):
             by_name[data.get("task")] = harness.TaskResult(
                 changed=bool(res.get("changed")), failed=ev["event"] == "runner_on_failed",
                 msg=res.get("msg"), result=res, status=run.status)
-    missing = [i for i in range(len(cases)) if f"case {i}" not in by_name]
+    missing = [i for i in range(len(tasks)) if f"case {i}" not in by_name]
     if missing:
         raise AssertionError(f"cases {missing} did not run:\n{run.stdout[-3000:]}")
-    return [by_name[f"case {i}"] for i in range(len(cases))]
+    return [by_name[f"case {i}"] for i in range(len(tasks))]
 
 
 def assert_refused(results, expectations):
