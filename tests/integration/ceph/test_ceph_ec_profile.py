@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.ceph._util import args, assert_fails, converge4, converge_noop, run, run_tasks
+from tests.integration.ceph._util import args, assert_fails, converge4, run, run_tasks
 
 pytestmark = pytest.mark.ceph
 MOD = "scloud.stack.ceph_ec_profile"
@@ -30,7 +30,9 @@ def test_profile_lifecycle(ceph_cluster):
         crush_root="default",
         crush_failure_domain="host",
     )
-    converge_noop(MOD, explicit)
+    for check in (True, False):
+        res = run(MOD, explicit, check=check)
+        assert not res.failed and not res.changed, res.result
 
     # Unused: a change is applied.
     runs = converge4(MOD, dict(explicit, m=1, crush_failure_domain="osd", crush_device_class="hdd"))

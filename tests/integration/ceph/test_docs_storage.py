@@ -17,13 +17,27 @@ pytestmark = pytest.mark.ceph
 MODULES = ["ceph_pool", "ceph_crush_rule", "ceph_ec_profile", "ceph_auth", "rbd_image", "ceph_info"]
 
 
-def tested_blocks():
+def doc_blocks():
     text = (REPO / "docs" / "storage.md").read_text()
     return [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if b.startswith("# tested:")]
 
 
-def test_storage_doc_example_runs(ceph_cluster):
-    (block,) = tested_blocks()
+@pytest.fixture
+def clean_after(ceph_cluster):
+    yield
+    # leave the shared cluster as it was, whatever the test did
+    c = ceph_cluster
+    c.rbd("rm", "volumes-hdd/vm1-data", json_out=False, check=False)
+    for pool in ("volumes-hdd", "backups"):
+        c.ceph("osd", "pool", "rm", pool, pool, "--yes-i-really-really-mean-it", check=False)
+    c.ceph("auth", "rm", "client.compute", check=False)
+    for rule in ("replicated-hdd-host", "backups"):
+        c.ceph("osd", "crush", "rule", "rm", rule, check=False)
+    c.ceph("osd", "erasure-code-profile", "rm", "ec-2-1", check=False)
+
+
+def test_storage_doc_example_runs(ceph_cluster, clean_after):
+    (block,) = doc_blocks()
     plays = yaml.safe_load(block)
     conn = {"conf": ceph_cluster.conf, "keyring": ceph_cluster.keyring}
     for play in plays:
@@ -44,11 +58,3 @@ def test_storage_doc_example_runs(ceph_cluster):
     assert (
         ceph_cluster.ceph("auth", "get", "client.compute")[0]["caps"]["osd"] == "profile rbd pool=volumes-hdd"
     )
-    # leave the shared cluster as it was
-    ceph_cluster.rbd("rm", "volumes-hdd/vm1-data", json_out=False)
-    for pool in ("volumes-hdd", "backups"):
-        ceph_cluster.ceph("osd", "pool", "rm", pool, pool, "--yes-i-really-really-mean-it")
-    ceph_cluster.ceph("auth", "rm", "client.compute")
-    for rule in ("replicated-hdd-host", "backups"):
-        ceph_cluster.ceph("osd", "crush", "rule", "rm", rule)
-    ceph_cluster.ceph("osd", "erasure-code-profile", "rm", "ec-2-1")

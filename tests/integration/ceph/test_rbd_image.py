@@ -69,10 +69,11 @@ def test_image_lifecycle(ceph_cluster, rbd_pool):
 
 
 def test_image_with_explicit_features(ceph_cluster, rbd_pool):
-    converge4(MOD, args(ceph_cluster, pool=rbd_pool, name="disk2", size="1G", features=["layering"]))
+    res = run(MOD, args(ceph_cluster, pool=rbd_pool, name="disk2", size="1G", features=["layering"]))
+    assert res.changed and not res.failed, res.result
     raw = info(ceph_cluster, rbd_pool, "disk2")
     assert raw["features"] == ["layering"] and raw["size"] == 1024**3
-    run(MOD, args(ceph_cluster, pool=rbd_pool, name="disk2", state="absent"))
+    ceph_cluster.rbd("rm", f"{rbd_pool}/disk2", json_out=False)
 
 
 BAD_INPUT = [
