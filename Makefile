@@ -13,7 +13,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 PYTEST := $(BIN)/python -m pytest
 APT_PACKAGES := $(shell sed -e 's/\#.*//' packages/apt.txt | xargs)
 
-.PHONY: help install apt venv podman-conf lab-image lab up site api down test test-fast lint lint-fast \
+.PHONY: help install apt venv podman-conf lab-image lab up site api api-stop down test test-fast lint lint-fast \
         sanity test-unit test-lab test-integration test-smoke test-api test-molecule bench docs clean
 
 help: ## Show the targets
@@ -56,10 +56,33 @@ lab: install ## Build the image, the lab network and the node containers
 site: ## Deploy the cloud on the inventory (default: the lab)
 	$(BIN)/ansible-playbook playbooks/site.yml
 
-up: install lab site ## Install, build the lab and deploy the cloud on it
+up: install lab site api ## Install, build the lab, deploy the cloud on it, start the API
 
-down: ## Destroy the lab: containers, network, loop devices, state (the image cache stays)
+down: api-stop ## Destroy the lab: containers, network, loop devices, state (the image cache stays)
 	$(BIN)/ansible-playbook playbooks/lab_destroy.yml
+
+API_PORT ?= 8080
+API_STATE ?= $(CURDIR)/.cache/scloud-api
+API_ENV = SCLOUD_API_STATE_DIR=$(API_STATE) SCLOUD_API_INVENTORY=$(CURDIR)/inventories/lab
+
+api: venv ## Start the API on the lab inventory in the background; print its URL and a first admin key
+	@mkdir -p $(API_STATE)
+	@if [ -f $(API_STATE)/api.pid ] && kill -0 $$(cat $(API_STATE)/api.pid) 2>/dev/null; then \
+	  echo "scloud-api already running (pid $$(cat $(API_STATE)/api.pid))"; \
+	else \
+	  $(API_ENV) $(BIN)/scloud-api db upgrade > /dev/null; \
+	  $(API_ENV) setsid $(BIN)/scloud-api serve --host 127.0.0.1 --port $(API_PORT) >> $(API_STATE)/api.log 2>&1 & \
+	  echo $$! > $(API_STATE)/api.pid; \
+	fi
+	@for i in $$(seq 150); do curl -sf http://127.0.0.1:$(API_PORT)/healthz > /dev/null && break; sleep 0.2; done
+	@curl -sf http://127.0.0.1:$(API_PORT)/healthz > /dev/null || { tail -20 $(API_STATE)/api.log; exit 1; }
+	@echo "scloud-api: http://127.0.0.1:$(API_PORT) (OpenAPI: /docs, log: $(API_STATE)/api.log)"
+	@[ -s $(API_STATE)/admin.key ] || { umask 077; $(API_ENV) $(BIN)/scloud-api keys create --role admin \
+	  --name make-up --quiet > $(API_STATE)/admin.key; }
+	@echo "admin key:  $$(cat $(API_STATE)/admin.key)  (kept in $(API_STATE)/admin.key)"
+
+api-stop: ## Stop the API started by `make api`
+	@if [ -f $(API_STATE)/api.pid ]; then kill $$(cat $(API_STATE)/api.pid) 2>/dev/null || true; rm -f $(API_STATE)/api.pid; fi
 
 ## ---- tests ----------------------------------------------------------------------------
 test: install lint test-unit test-lab test-integration test-api test-molecule ## Every tier (what CI runs)
