@@ -11,7 +11,7 @@ version_added: 0.1.0
 description:
   - Creates a key, sets its caps exactly as given (caps not listed are removed), removes it.
   - Optionally writes a keyring file with mode C(0600).
-  - The key is returned in RV(key); run the task with C(no_log: true) when its result is logged.
+  - The key is returned in RV(key); run the task with C(no_log=true) when its result is logged.
     The key never appears in the diff or in RV(commands).
 extends_documentation_fragment:
   - scloud.stack.ceph
@@ -45,7 +45,7 @@ attributes:
     description: A second run with the same options changes nothing.
     support: full
 author:
-  - SCloudStack developers
+  - SCloudStack developers (@scloudstack)
 """
 
 EXAMPLES = r"""

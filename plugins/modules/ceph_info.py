@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: ceph_info
-short_description: Facts of a Ceph cluster: health, monitors, OSDs, pools with usage
+short_description: Facts of a Ceph cluster - health, monitors, OSDs, pools with usage
 version_added: 0.1.0
 description:
   - Reads the cluster's status, capacity, pools and CRUSH rules in four monitor commands over one
@@ -25,7 +25,7 @@ attributes:
     description: Read only.
     support: full
 author:
-  - SCloudStack developers
+  - SCloudStack developers (@scloudstack)
 """
 
 EXAMPLES = r"""

@@ -12,7 +12,7 @@ description:
   - Creates, reconciles and deletes a Ceph pool through librados monitor commands.
   - Every mutable attribute is reconciled (size, min_size, PG counts, autoscale mode, target size
     ratio, CRUSH rule, applications, quotas). The pool type and the erasure-code profile cannot
-    change: the module fails and says so.
+    change; the module fails and says so.
   - A no-op run costs two monitor round trips.
 extends_documentation_fragment:
   - scloud.stack.ceph
@@ -82,7 +82,7 @@ attributes:
     description: A second run with the same options changes nothing.
     support: full
 author:
-  - SCloudStack developers
+  - SCloudStack developers (@scloudstack)
 """
 
 EXAMPLES = r"""

@@ -27,7 +27,7 @@ except ImportError:
     RADOS_IMPORT_ERROR = traceback.format_exc()
 
 try:
-    import rbd  # noqa: F401 - only whether it imports matters here
+    import rbd  # noqa: F401 pylint: disable=unused-import
 
     HAS_RBD = True
     RBD_IMPORT_ERROR = None

@@ -40,7 +40,7 @@ def describe_rule(rule):
     for step in rule.get("steps", []):
         if step.get("op") == "take" and root is None:
             item = step.get("item_name", "")
-            root, _, device_class = item.partition("~")
+            root, _sep, device_class = item.partition("~")
         elif step.get("op", "").startswith(("chooseleaf", "choose_")) and failure_domain is None:
             failure_domain = step.get("type")
     return {

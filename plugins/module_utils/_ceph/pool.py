@@ -269,5 +269,5 @@ def converge(session, params, check_mode):
         more = plan_changes(name, created, desired)
         _run(session, more)
         commands += more
-    after, _ = read_pool(session, name, crush=crush)
+    after, _crush = read_pool(session, name, crush=crush)
     return {"changed": True, "pool": after, "commands": commands, "diff": make_diff(current, after)}
