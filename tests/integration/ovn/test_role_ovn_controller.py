@@ -1,0 +1,67 @@
+"""The chassis settings of the ovn_controller role, against a real (private) Open vSwitch database.
+
+The role's package and service tasks need systemd (Molecule covers them on lab nodes); its
+chassis tasks (one read, one ``ovs-vsctl set`` only when something differs) run here against an
+ovsdb-server of the test's own, so the shared fixture's chassis is never repointed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.harness import run_playbook
+from tests.integration.ovs._run import ENV
+
+pytestmark = pytest.mark.ovs
+
+
+@pytest.fixture
+def private_ovsdb():
+    with tempfile.TemporaryDirectory(prefix="scloud-ovsdb-") as tmp:
+        db, sock, pid = Path(tmp) / "conf.db", Path(tmp) / "db.sock", Path(tmp) / "ovsdb.pid"
+        schema = "/usr/share/openvswitch/vswitch.ovsschema"
+        subprocess.run(["ovsdb-tool", "create", str(db), schema], check=True)
+        subprocess.run(["ovsdb-server", str(db), f"--remote=punix:{sock}", f"--pidfile={pid}",
+                        f"--unixctl={Path(tmp) / 'ctl'}", "--detach", "--no-chdir"], check=True)
+        try:
+            while not sock.exists():
+                time.sleep(0.05)
+            subprocess.run(["ovs-vsctl", f"--db=unix:{sock}", "--no-wait", "init"], check=True)
+            yield f"unix:{sock}"
+        finally:
+            subprocess.run(["ovs-appctl", "-t", str(Path(tmp) / "ctl"), "exit"], capture_output=True)
+
+
+def test_chassis_settings_applied_once(private_ovsdb):
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [{
+        "name": "chassis", "ansible.builtin.include_role": {"name": "scloud.stack.ovn_controller",
+                                                           "tasks_from": "chassis"},
+        "vars": {"ovn_controller_ovsdb": private_ovsdb,
+                 "ovn_controller_remote": "tcp:192.0.2.1:6642,tcp:192.0.2.2:6642",
+                 "ovn_controller_system_id": "role-test-chassis",
+                 "ovn_controller_encap_ip": "192.0.2.50",
+                 "ovn_controller_datapath_type": "netdev",
+                 "ovn_controller_bridge_mappings": [{"network": "physnet1", "bridge": "br-ex"}]},
+    }]}]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "play.yml"
+        path.write_text(json.dumps(play))
+        check = run_playbook(path, envvars=ENV, check=True)
+        assert check.ok, check.stdout[-3000:]
+        first = run_playbook(path, envvars=ENV)
+        assert first.ok, first.stdout[-3000:]
+        assert first.changed_count() == 1
+        ids = subprocess.run(["ovs-vsctl", f"--db={private_ovsdb}", "get", "Open_vSwitch", ".",
+                              "external_ids"], capture_output=True, text=True, check=True).stdout
+        for expected in ('ovn-remote="tcp:192.0.2.1:6642,tcp:192.0.2.2:6642"', "system-id=role-test-chassis",
+                         'ovn-encap-ip="192.0.2.50"', 'ovn-bridge-mappings="physnet1:br-ex"',
+                         "ovn-encap-type=geneve", "ovn-bridge-datapath-type=netdev"):
+            assert expected in ids, ids
+        second = run_playbook(path, envvars=ENV)
+        assert second.ok and second.changed_count() == 0, second.stdout[-3000:]
