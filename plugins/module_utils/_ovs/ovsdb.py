@@ -80,8 +80,14 @@ class Session:
             ovs.stream.Stream.ssl_set_certificate_file(ssl["cert"])
             ovs.stream.Stream.ssl_set_ca_cert_file(ssl["ca_cert"])
         helper = ovs.db.idl.SchemaHelper(None, self._fetch_schema())
+        # ``tables`` is a list of table names, or {table: [columns]} to replicate only those columns
+        # (an Interface row carries statistics and status a module never reads).
         for table in tables:
-            helper.register_table(table)
+            columns = tables[table] if isinstance(tables, dict) else None
+            if columns:
+                helper.register_columns(table, columns)
+            else:
+                helper.register_table(table)
         self.idl = ovs.db.idl.Idl(self.remote, helper, leader_only=True)
         self._run_until(lambda: self.idl.state == self.idl.IDL_S_MONITORING, "reading the database")
 

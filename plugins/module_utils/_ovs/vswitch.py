@@ -9,7 +9,12 @@ import re
 from ansible_collections.scloud.stack.plugins.module_utils._common.errors import EngineError, ValidationError
 from ansible_collections.scloud.stack.plugins.module_utils._ovs.ovsdb import Resource
 
-OVS_TABLES = ("Open_vSwitch", "Bridge", "Port", "Interface")
+OVS_TABLES = {
+    "Open_vSwitch": ["bridges", "next_cfg", "cur_cfg"],
+    "Bridge": ["name", "ports", "datapath_type", "fail_mode", "protocols", "external_ids", "other_config"],
+    "Port": ["name", "interfaces", "vlan_mode", "tag", "trunks"],
+    "Interface": ["name", "type", "options", "external_ids"],
+}
 PROTOCOLS = ("OpenFlow10", "OpenFlow11", "OpenFlow12", "OpenFlow13", "OpenFlow14", "OpenFlow15")
 PORT_TYPES = ("system", "internal", "vxlan", "geneve", "patch")
 VLAN_MODES = ("access", "trunk", "native-tagged", "native-untagged")
