@@ -183,7 +183,7 @@ attributes:
 notes:
   - Hot-unplug needs a guest that answers ACPI hot-plug events; the module waits for it up to 30 s.
 author:
-  - SCloudStack developers
+  - SCloudStack developers (@scloudstack)
 """
 
 EXAMPLES = r"""
@@ -259,7 +259,7 @@ _RBD = {
     "pool": {"type": "str", "required": True},
     "image": {"type": "str", "required": True},
     "user": {"type": "str"},
-    "secret_uuid": {"type": "str"},
+    "secret_uuid": {"type": "str", "no_log": False},  # a reference to the secret, not the key
     "hosts": {"type": "list", "elements": "str"},
     "config": {"type": "path"},
 }

@@ -29,7 +29,7 @@ attributes:
     description: Never changes anything.
     support: full
 author:
-  - SCloudStack developers
+  - SCloudStack developers (@scloudstack)
 """
 
 EXAMPLES = r"""

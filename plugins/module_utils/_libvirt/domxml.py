@@ -43,7 +43,7 @@ def disk_element(disk):
         rbd = disk["rbd"]
         source = _sub(el, "source", protocol="rbd", name=f"{rbd['pool']}/{rbd['image']}")
         for host in rbd.get("hosts") or []:
-            name, _, port = host.rpartition(":")
+            name, port = host.rpartition(":")[::2]
             _sub(source, "host", name=name.strip("[]"), port=port)
         if rbd.get("config"):
             _sub(source, "config", file=rbd["config"])
@@ -112,7 +112,7 @@ def _parse_disk(el):
         "path": None,
     }
     if el.get("type") == "network" and source is not None and source.get("protocol") == "rbd":
-        pool, _, image = (source.get("name") or "").partition("/")
+        pool, image = (source.get("name") or "").partition("/")[::2]
         auth = source.find("auth")
         if auth is None:
             auth = el.find("auth")  # the older place of <auth>, still accepted by libvirt
