@@ -34,9 +34,8 @@ options:
     description: The subnet (M(scloud.stack.ovn_switch)) the port is on. Required when O(state=present).
     type: str
   name:
-    description: Port name (unique in the Northbound database).
+    description: Port name (unique in the Northbound database). Required unless O(ports) is given.
     type: str
-    required: true
   mac:
     description: MAC address. Default kept from an earlier run, else derived from the names.
     type: str
@@ -59,6 +58,21 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  ports:
+    description:
+      - Many ports in ONE task and ONE OVSDB transaction (instead of O(name) and the options above).
+        Addresses allocated for earlier items are not given to later ones.
+      - Each item takes the same options as the module (connection options excepted).
+    type: list
+    elements: dict
+    suboptions:
+      switch: {description: See O(switch)., type: str}
+      name: {description: See O(name)., type: str, required: true}
+      mac: {description: See O(mac)., type: str}
+      ips: {description: See O(ips)., type: list, elements: str}
+      port_security: {description: See O(port_security)., type: bool, default: true}
+      security_groups: {description: See O(security_groups)., type: list, elements: str}
+      state: {description: See O(state)., type: str, choices: [present, absent], default: present}
 """
 
 EXAMPLES = r"""
@@ -77,9 +91,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+ports:
+  description: The ports after the task, in the order of O(ports).
+  returned: when O(ports) is given
+  type: list
+  elements: dict
 port:
   description: The port after the task (empty when absent).
-  returned: always
+  returned: when O(name) is given
   type: dict
   sample:
     switch: blue-web
@@ -96,23 +115,26 @@ from ansible_collections.scloud.stack.plugins.module_utils._ovs.northbound impor
 from ansible_collections.scloud.stack.plugins.module_utils._ovs.ovsdb import (
     OVSDB_REQUIRED_TOGETHER,
     argument_spec,
-    run_resource,
+    run_batch,
 )
 
 
 def main():
-    spec = argument_spec(
+    item = dict(
         switch={"type": "str"},
-        name={"type": "str", "required": True},
+        name={"type": "str"},
         mac={"type": "str"},
         ips={"type": "list", "elements": "str"},
         port_security={"type": "bool", "default": True},
         security_groups={"type": "list", "elements": "str"},
         state={"type": "str", "choices": ["present", "absent"], "default": "present"},
     )
+    item_options = dict(item, name={"type": "str", "required": True})
+    spec = argument_spec(**item, ports={"type": "list", "elements": "dict", "options": item_options})
     module = AnsibleModule(argument_spec=spec, required_together=OVSDB_REQUIRED_TOGETHER,
+                           required_one_of=[("name", "ports")], mutually_exclusive=[("name", "ports")],
                            supports_check_mode=True)
-    run_resource(module, LogicalPort)
+    run_batch(module, LogicalPort, "ports")
 
 
 if __name__ == "__main__":

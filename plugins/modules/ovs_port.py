@@ -29,9 +29,8 @@ options:
     description: Bridge the port belongs to. Required when O(state=present).
     type: str
   name:
-    description: Port (and interface) name.
+    description: Port (and interface) name. Required unless O(ports) is given.
     type: str
-    required: true
   state:
     description: Whether the port exists.
     type: str
@@ -61,6 +60,25 @@ options:
   external_ids:
     description: Keys merged into the interface's C(external_ids); a C(null) value removes the key.
     type: dict
+  ports:
+    description:
+      - Many ports in ONE task and ONE OVSDB transaction (instead of O(name) and the options above).
+      - Each item takes the same options as the module (connection options excepted).
+    type: list
+    elements: dict
+    suboptions:
+      bridge: {description: See O(bridge)., type: str}
+      name: {description: See O(name)., type: str, required: true}
+      state: {description: See O(state)., type: str, choices: [present, absent], default: present}
+      type: {description: See O(type)., type: str, choices: [system, internal, vxlan, geneve, patch]}
+      options: {description: See O(options)., type: dict}
+      vlan_mode:
+        description: See O(vlan_mode).
+        type: str
+        choices: [access, trunk, native-tagged, native-untagged]
+      tag: {description: See O(tag)., type: int}
+      trunks: {description: See O(trunks)., type: list, elements: int}
+      external_ids: {description: See O(external_ids)., type: dict}
 """
 
 EXAMPLES = r"""
@@ -79,6 +97,12 @@ EXAMPLES = r"""
     vlan_mode: access
     tag: 100
 
+- name: Several ports in one task, one transaction
+  scloud.stack.ovs_port:
+    ports:
+      - {bridge: br-int, name: tap-vm1, external_ids: {iface-id: vm1-eth0}}
+      - {bridge: br-int, name: tap-vm2, external_ids: {iface-id: vm2-eth0}}
+
 - name: A Geneve tunnel to another node
   scloud.stack.ovs_port:
     bridge: br-tun
@@ -90,9 +114,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+ports:
+  description: The ports after the task, in the order of O(ports).
+  returned: when O(ports) is given
+  type: list
+  elements: dict
 port:
   description: The port after the task (empty when absent).
-  returned: always
+  returned: when O(name) is given
   type: dict
   sample:
     bridge: br-int
@@ -109,15 +138,15 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.scloud.stack.plugins.module_utils._ovs.ovsdb import (
     OVSDB_REQUIRED_TOGETHER,
     argument_spec,
-    run_resource,
+    run_batch,
 )
 from ansible_collections.scloud.stack.plugins.module_utils._ovs.vswitch import PORT_TYPES, VLAN_MODES, Port
 
 
 def main():
-    spec = argument_spec(
+    item = dict(
         bridge={"type": "str"},
-        name={"type": "str", "required": True},
+        name={"type": "str"},
         state={"type": "str", "choices": ["present", "absent"], "default": "present"},
         type={"type": "str", "choices": list(PORT_TYPES)},
         options={"type": "dict"},
@@ -126,9 +155,12 @@ def main():
         trunks={"type": "list", "elements": "int"},
         external_ids={"type": "dict"},
     )
+    item_options = dict(item, name={"type": "str", "required": True})
+    spec = argument_spec(**item, ports={"type": "list", "elements": "dict", "options": item_options})
     module = AnsibleModule(argument_spec=spec, required_together=OVSDB_REQUIRED_TOGETHER,
+                           required_one_of=[("name", "ports")], mutually_exclusive=[("name", "ports")],
                            supports_check_mode=True)
-    run_resource(module, Port)
+    run_batch(module, Port, "ports")
 
 
 if __name__ == "__main__":

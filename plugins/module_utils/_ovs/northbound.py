@@ -47,7 +47,7 @@ def security_groups(session):
 
 def ensure_drop_group(session, txn):
     """The port group every port with a security group is in: default deny, DHCP allowed."""
-    row = session.find_one("Port_Group", name=rules.DROP_GROUP)
+    row = getattr(txn, "scloud_drop_group", None) or session.find_one("Port_Group", name=rules.DROP_GROUP)
     if row is not None:
         return row
     row = txn.insert(session.idl.tables["Port_Group"])
@@ -228,6 +228,10 @@ class LogicalPort(_NbResource):
                     macs[mac] = lsp.name
                 for ip in ips:
                     used[ip] = lsp.name
+        # Taken by earlier items of the same batch task (not in the database yet).
+        taken = self.pending.setdefault(("switch", p["switch"]), {"macs": {}, "ips": {}})
+        macs.update(taken["macs"])
+        used.update(taken["ips"])
         # MAC: given, else kept, else derived from the names (same on every run).
         mac = self.mac or (current["mac"] if current and current["mac"] else None)
         mac = mac or ipam.stable_mac(p["switch"], p["name"], taken=macs)
@@ -246,6 +250,8 @@ class LogicalPort(_NbResource):
             ips = current["ips"]  # allocated on an earlier run: stable
         else:
             ips = [str(ipam.allocate_ip(net, [*used, gateway] if gateway else used, exclusions))]
+        taken["macs"][mac] = p["name"]
+        taken["ips"].update({ip: p["name"] for ip in ips})
         groups = current["security_groups"] if current else []
         if p.get("security_groups") is not None:
             known = security_groups(session)

@@ -18,6 +18,7 @@ from ansible_collections.scloud.stack.plugins.module_utils._common.errors import
     EngineError,
     MissingLibraryError,
     ScloudError,
+    ValidationError,
     fail_from_exception,
 )
 
@@ -215,6 +216,9 @@ class Resource:
 
     def __init__(self, params):
         self.params = params
+        # Shared by the resources of one batch task: what earlier items of the batch have taken
+        # (addresses, MACs) or created in the transaction being built.
+        self.pending = {}
 
     def validate(self):
         return None
@@ -270,4 +274,78 @@ def run_resource(module, resource_cls):
     result = {"changed": changed, resource.result_key: after or {}}
     if module._diff:
         result["diff"] = make_diff(before, after)
+    module.exit_json(**result)
+
+
+def converge_batch(resources, check_mode, session_factory=Session):
+    """Several objects of one kind in ONE session and ONE transaction.
+
+    Returns ``[(changed, before, after), ...]`` in the order of ``resources``.
+    """
+    names = [r.params.get("name") for r in resources]
+    for index, resource in enumerate(resources):
+        if names.count(resource.params.get("name")) > 1:
+            raise ValidationError(f"items[{index}].name", f"{resource.params.get('name')} is listed twice")
+        try:
+            resource.validate()
+        except ValidationError as exc:
+            raise ValidationError(f"items[{index}].{exc.option}", exc.rule) from None
+    first = resources[0]
+    session = session_factory(first.database, first.tables, **connection_params(first.params))
+    try:
+        for _attempt in range(_MAX_ATTEMPTS):
+            pending = {}
+            plans = []
+            for index, resource in enumerate(resources):
+                resource.pending = pending
+                current = resource.read(session)
+                try:
+                    after = resource.plan(session, current)
+                except ValidationError as exc:
+                    raise ValidationError(f"items[{index}].{exc.option}", exc.rule) from None
+                plans.append((resource, current, after))
+            results = [(c != a, c, a) for _r, c, a in plans]
+            todo = [(r, c, a) for r, c, a in plans if c != a]
+            if not todo or check_mode:
+                return results
+
+            def apply(txn, todo=todo):
+                for resource, current, after in todo:
+                    resource.apply(session, txn, current, after)
+
+            if session.transact(apply, f"scloud.stack: {type(first).__name__} x{len(todo)}"):
+                first.after_commit(session, None)
+                return results
+            session.wait(lambda: True, "refreshing")
+        raise EngineError(f"OVSDB {first.database}: the database kept changing, gave up after "
+                          f"{_MAX_ATTEMPTS} attempts")
+    finally:
+        session.close()
+
+
+def run_batch(module, resource_cls, items_key, shared_keys=()):
+    """``main()`` of a module that takes one object (its options) or a list of them (``items_key``).
+
+    Each item is a dict of the module's per-object options; ``shared_keys`` (connection options)
+    are copied from the module's parameters into every item.
+    """
+    params = module.params
+    if not params.get(items_key):
+        run_resource(module, resource_cls)
+        return
+    base = {k: params.get(k) for k in OVSDB_ARGUMENT_SPEC}
+    base.update({k: params.get(k) for k in shared_keys})
+    resources = [resource_cls({**base, **item}) for item in params[items_key]]
+    try:
+        results = converge_batch(resources, module.check_mode)
+    except ScloudError as exc:
+        fail_from_exception(module, exc)
+        return
+    result = {"changed": any(changed for changed, _b, _a in results),
+              items_key: [after or {} for _c, _b, after in results]}
+    if module._diff:
+        pairs = [(r.params["name"], before, after)
+                 for r, (_c, before, after) in zip(resources, results, strict=True)]
+        result["diff"] = make_diff({n: b for n, b, _a in pairs if b is not None},
+                                   {n: a for n, _b, a in pairs if a is not None})
     module.exit_json(**result)

@@ -62,7 +62,9 @@ class _VswitchResource(Resource):
 
     def _bump(self, session, txn):
         """Ask ovs-vswitchd to report when it has applied this transaction (as ovs-vsctl does)."""
-        root_row(session).increment("next_cfg")
+        if not getattr(txn, "scloud_bumped", False):  # once per transaction, batches included
+            root_row(session).increment("next_cfg")
+            txn.scloud_bumped = True
 
     def after_commit(self, session, after):
         txn = session.last_txn

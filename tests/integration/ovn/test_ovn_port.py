@@ -88,3 +88,17 @@ def test_bad_input(ovn, subnet):
     assert_refused(results, [(option, words) for _, option, words in BAD])
     assert ovn.nbctl("lsp-list", subnet) == before
     assert not ovn.nbctl("--bare", "--columns=name", "find", "Logical_Switch_Port", "name=vm-bad").strip()
+
+
+def test_many_ports_in_one_task_get_distinct_addresses(ovn, subnet):
+    items = [{"switch": subnet, "name": f"many-{i}"} for i in range(4)]
+    runs = converge(M, {"ports": items})
+    assert runs["check"].changed and runs["apply"].changed
+    assert not runs["check_again"].changed and not runs["apply_again"].changed
+    ips = [p["ips"][0] for p in runs["apply_again"]["ports"]]
+    assert len(set(ips)) == 4
+    assert runs["check"]["ports"] == runs["apply_again"]["ports"]  # predicted exactly
+    for i, ip in enumerate(ips):
+        lsp = one(ovn, "Logical_Switch_Port", f"many-{i}", "addresses")
+        assert lsp["addresses"].endswith(" " + ip)
+    converge(M, {"ports": [{"name": i["name"], "state": "absent"} for i in items]})

@@ -101,3 +101,18 @@ def test_bad_input_fails_before_touching(ovs, bridges):
     after = ours()
     assert after[0] == before[0]
     assert not {f'"{args["name"]}"' for args, _, _ in BAD if args["name"] != "br-p2"} & set(after[1].split())
+
+
+def test_many_ports_in_one_task(ovs, bridges):
+    items = [{"bridge": "br-p1", "name": f"many{i}", "type": "internal", "tag": i + 1} for i in range(5)]
+    runs = converge(M, {"ports": items})
+    assert runs["check"].changed and runs["apply"].changed
+    assert not runs["check_again"].changed and not runs["apply_again"].changed
+    assert [p["tag"] for p in runs["apply_again"]["ports"]] == [1, 2, 3, 4, 5]
+    assert sorted(ovs.vsctl("list-ports", "br-p1").split()) == [f"many{i}" for i in range(5)]
+    # A bad item refuses the whole batch, naming the item.
+    r = run_module(M, {"ports": [*items, {"bridge": "br-p1", "name": "many9", "tag": 5000}]})
+    assert r.failed and r.msg.startswith("items[5].tag:")
+    assert "many9" not in ovs.vsctl("list-ports", "br-p1")
+    runs = converge(M, {"ports": [{"name": i["name"], "state": "absent"} for i in items]})
+    assert runs["apply"].changed and ovs.vsctl("list-ports", "br-p1").split() == []
