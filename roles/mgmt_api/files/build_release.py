@@ -37,9 +37,23 @@ PACKAGE_PATHS = ["pyproject.toml", "README.md", "api/scloud_api"]
 
 
 def tracked_files(root: Path, paths: list[str]) -> list[str]:
-    """Files git knows of (tracked or new, never ignored) under ``paths``, sorted."""
+    """Files git knows of (tracked or new, never ignored) under ``paths``, sorted.
+
+    Outside a git work tree (an exported snapshot), every file but caches and build leftovers.
+    """
+    if not (root / ".git").exists():
+        found = set()
+        for top in paths:
+            base = root / top
+            candidates = [base] if base.is_file() else (p for p in base.rglob("*") if p.is_file())
+            for path in candidates:
+                rel = path.relative_to(root)
+                if not any(part == "__pycache__" or part.endswith(".egg-info") for part in rel.parts):
+                    found.add(str(rel))
+        return sorted(found)
     out = subprocess.run(
-        ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *paths],
+        ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
+         *paths],
         check=True,
         capture_output=True,
     ).stdout.decode()

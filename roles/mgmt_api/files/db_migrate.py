@@ -14,7 +14,6 @@ import sys
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-
 from scloud_api.db import alembic_config, make_engine, upgrade
 from scloud_api.settings import get_settings
 
