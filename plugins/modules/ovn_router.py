@@ -13,7 +13,7 @@ description:
   - O(external_gateway) attaches the router to an external network (a switch made with
     M(scloud.stack.ovn_switch)) and adds the default route; O(snat) makes it the NAT gateway of
     the listed subnets.
-  - Subnets, SNAT and static routes are the exact sets: what is not listed is removed. Floating
+  - Subnets, SNAT and static routes are the exact sets (what is not listed is removed). Floating
     IPs (M(scloud.stack.ovn_floating_ip)) are left alone. One OVSDB transaction per task.
 version_added: 0.1.0
 author: SCloudStack developers

@@ -11,8 +11,8 @@ description:
   - A security group is an OVN port group; each rule is one C(allow-related) ACL on it, so replies
     to allowed traffic pass. Every port that has a security group is also in the port group
     C(scloud_sg_drop), whose ACLs drop all other IP traffic (DHCP requests excepted).
-  - O(rules) is the exact rule set: missing rules are added, extra ones removed, ACLs edited by
-    hand are put back; all in one OVSDB transaction.
+  - O(rules) is the exact rule set (missing rules are added, extra ones removed, ACLs edited by
+    hand are put back), all in one OVSDB transaction.
   - Ports join groups through M(scloud.stack.ovn_port).
 version_added: 0.1.0
 author: SCloudStack developers
