@@ -13,15 +13,19 @@ description:
   - Binding it to another port rewrites the same row in one transaction, while the VMs run.
   - An address already bound on another router is refused.
 version_added: 0.1.0
-author: SCloudStack developers
+author:
+  - SCloudStack developers (@scloudstack)
 extends_documentation_fragment:
   - scloud.stack.ovsdb
 attributes:
   check_mode:
+    description: Predicts exactly what a real run changes; nothing is written.
     support: full
   diff_mode:
+    description: Before and after of the object.
     support: full
   idempotent:
+    description: A second run with the same options changes nothing.
     support: full
 options:
   router:

@@ -19,15 +19,19 @@ description:
   - Bind a hypervisor interface to the port with C(external_ids:iface-id=<name>) on its OVS
     interface (see M(scloud.stack.ovs_port)).
 version_added: 0.1.0
-author: SCloudStack developers
+author:
+  - SCloudStack developers (@scloudstack)
 extends_documentation_fragment:
   - scloud.stack.ovsdb
 attributes:
   check_mode:
+    description: Predicts exactly what a real run changes; nothing is written.
     support: full
   diff_mode:
+    description: Before and after of the object.
     support: full
   idempotent:
+    description: A second run with the same options changes nothing.
     support: full
 options:
   switch:

@@ -16,15 +16,19 @@ description:
   - Subnets, SNAT and static routes are the exact sets (what is not listed is removed). Floating
     IPs (M(scloud.stack.ovn_floating_ip)) are left alone. One OVSDB transaction per task.
 version_added: 0.1.0
-author: SCloudStack developers
+author:
+  - SCloudStack developers (@scloudstack)
 extends_documentation_fragment:
   - scloud.stack.ovsdb
 attributes:
   check_mode:
+    description: Predicts exactly what a real run changes; nothing is written.
     support: full
   diff_mode:
+    description: Before and after of the object.
     support: full
   idempotent:
+    description: A second run with the same options changes nothing.
     support: full
 options:
   name:

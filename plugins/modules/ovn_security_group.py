@@ -15,15 +15,19 @@ description:
     hand are put back), all in one OVSDB transaction.
   - Ports join groups through M(scloud.stack.ovn_port).
 version_added: 0.1.0
-author: SCloudStack developers
+author:
+  - SCloudStack developers (@scloudstack)
 extends_documentation_fragment:
   - scloud.stack.ovsdb
 attributes:
   check_mode:
+    description: Predicts exactly what a real run changes; nothing is written.
     support: full
   diff_mode:
+    description: Before and after of the object.
     support: full
   idempotent:
+    description: A second run with the same options changes nothing.
     support: full
 options:
   name:

@@ -13,15 +13,19 @@ description:
   - O(external_ids) and O(other_config) are merged into the bridge's maps (keys set to C(null) are
     removed), since other daemons (C(ovn-controller)) write their own keys there.
 version_added: 0.1.0
-author: SCloudStack developers
+author:
+  - SCloudStack developers (@scloudstack)
 extends_documentation_fragment:
   - scloud.stack.ovsdb
 attributes:
   check_mode:
+    description: Predicts exactly what a real run changes; nothing is written.
     support: full
   diff_mode:
+    description: Before and after of the object.
     support: full
   idempotent:
+    description: A second run with the same options changes nothing.
     support: full
 options:
   name:

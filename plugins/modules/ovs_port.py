@@ -14,15 +14,19 @@ description:
   - O(options) is reconciled exactly on existing ports too; O(external_ids) is merged into the
     interface's C(external_ids) (where C(ovn-controller) reads C(iface-id)).
 version_added: 0.1.0
-author: SCloudStack developers
+author:
+  - SCloudStack developers (@scloudstack)
 extends_documentation_fragment:
   - scloud.stack.ovsdb
 attributes:
   check_mode:
+    description: Predicts exactly what a real run changes; nothing is written.
     support: full
   diff_mode:
+    description: Before and after of the object.
     support: full
   idempotent:
+    description: A second run with the same options changes nothing.
     support: full
 options:
   bridge:
