@@ -58,7 +58,7 @@ def parse_exclusions(values, net, option="exclude_ips"):
     for value in values or []:
         text = str(value).strip()
         if ".." in text:
-            first_s, _, last_s = text.partition("..")
+            first_s, _sep, last_s = text.partition("..")
             first = ip_in_subnet(first_s, net, option)
             last = ip_in_subnet(last_s, net, option)
             if last < first:

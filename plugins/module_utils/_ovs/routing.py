@@ -367,8 +367,8 @@ class LoadBalancer(_NbResource):
         health, mappings = None, {}
         if p.get("health_check") is not None:
             hc = p["health_check"]
-            health = {k: str(hc.get(k, d)) for k, d in (("interval", 5), ("timeout", 20),
-                                                         ("success_count", 3), ("failure_count", 3))}
+            probe_defaults = (("interval", 5), ("timeout", 20), ("success_count", 3), ("failure_count", 3))
+            health = {k: str(hc.get(k, d)) for k, d in probe_defaults}
             # OVN probes a member from the port it is on: map each member IP to its port.
             for member in self.members:
                 ip = member.split(":")[0]

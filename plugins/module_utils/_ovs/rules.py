@@ -101,8 +101,8 @@ def normalise_rules(rules):
 
 def rule_key(rule):
     """A short stable text identifying a canonical rule (stored on its ACL)."""
-    return "|".join(str(rule[k] or "") for k in ("direction", "ethertype", "protocol", "port_range",
-                                                  "remote_cidr", "remote_group"))
+    keys = ("direction", "ethertype", "protocol", "port_range", "remote_cidr", "remote_group")
+    return "|".join(str(rule[k] or "") for k in keys)
 
 
 def rule_from_key(key):
