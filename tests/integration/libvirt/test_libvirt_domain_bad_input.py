@@ -6,6 +6,8 @@ anything is changed: the persistent XML and the state are compared before and af
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.integration.libvirt._run import run_module
@@ -26,8 +28,9 @@ def victim(libvirt_host, ovs_bridge, ovn):
     res = run_module(MODULE, base)
     assert not res.failed and res.changed, res.msg
     yield base
-    libvirt_host.virsh("undefine", NAME, check=False)
     libvirt_host.virsh("destroy", NAME, check=False)
+    libvirt_host.virsh("undefine", NAME, check=False)
+    os.unlink(DISK)
 
 
 def _disk(target, path=DISK):
