@@ -100,7 +100,7 @@ class PlaybookResult:
             data = ev.get("event_data", {})
             if task_name is not None and data.get("task") != task_name:
                 continue
-            out.append(data)
+            out.append({**data, "event": ev["event"]})
         return out
 
 
@@ -166,8 +166,7 @@ def run_module(module, args=None, *, check=False, diff=True, hosts="localhost", 
         raise RuntimeError(f"the task did not run (status {run.status}):\n{run.stdout[-4000:]}")
     data = results[0]
     res = data.get("res", {}) or {}
-    failed = data.get("event") == "runner_on_failed" if "event" in data else bool(res.get("failed"))
-    failed = failed or bool(res.get("failed")) or bool(res.get("unreachable"))
+    failed = data["event"] != "runner_on_ok" or bool(res.get("failed")) or bool(res.get("unreachable"))
     diff_val = res.get("diff", [])
     if isinstance(diff_val, dict):
         diff_val = [diff_val]
