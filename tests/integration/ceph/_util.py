@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tests.harness import converge, run_module
 
-# ansible-core 2.19 refuses an empty callbacks list, which the shared harness passes; name the one
-# ansible.cfg enables instead so the runs work whatever the harness does.
+# ansible-core 2.19 refuses an empty callbacks list (the harness once passed one): name the callback
+# ansible.cfg enables, so these runs do not depend on the harness's default.
 ENV = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"}
 
 
