@@ -38,7 +38,9 @@ options:
     description: Copies (or chunks) needed to serve I/O. Must be <= O(size).
     type: int
   pg_num:
-    description: Number of placement groups.
+    description:
+      - Number of placement groups (the target; Ceph reaches it gradually).
+      - Leave it unset with O(pg_autoscale_mode=on), where the autoscaler owns it.
     type: int
   pgp_num:
     description: Number of placement groups for placement. Must be <= O(pg_num).
