@@ -105,11 +105,23 @@ def pip_wheel(python: str, src: Path, wheel_dir: Path, *, deps: bool) -> None:
     subprocess.run([*argv, str(src)], check=True, stdout=sys.stderr)
 
 
+def prune(out: Path, keep_names: set[str], keep: int) -> None:
+    """Drop old archives: every other dependency wheelhouse, release archives beyond the newest ``keep``."""
+    for old in out.glob("deps-*.tar"):
+        if old.name not in keep_names:
+            old.unlink()
+    apps = sorted((p for p in out.glob("app-*.tar.gz") if p.name not in keep_names),
+                  key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in apps[keep:]:
+        old.unlink()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True, help="the repository (collection) root")
     parser.add_argument("--out", type=Path, required=True, help="the wheelhouse cache directory")
     parser.add_argument("--python", default=sys.executable, help="the Python whose pip builds wheels")
+    parser.add_argument("--keep", type=int, default=5, help="release archives kept besides the current one")
     args = parser.parse_args()
     root: Path = args.root.resolve()
     out: Path = args.out
@@ -152,6 +164,7 @@ def main() -> int:
                 link = {"collection/collections/ansible_collections/scloud/stack": "../../.."}
                 write_tar(app_archive, members, link, compress=True)
 
+    prune(out, keep_names={deps_archive.name, app_archive.name}, keep=args.keep)
     with tarfile.open(app_archive) as tar:
         app_wheel_name = next(n for n in tar.getnames() if n.endswith(".whl"))
     json.dump(
