@@ -77,7 +77,8 @@ def main():
     lines = [
         "## inventory: a 10,000-node cluster file",
         "",
-        f"`ansible-inventory --graph` (load and build the groups), median of {RUNS} runs, {NODES:,} nodes in {NODES // SET_SIZE} sets, "
+        f"`ansible-inventory --graph` (load and build the groups), median of {RUNS} runs, {NODES:,} nodes "
+        f"in {NODES // SET_SIZE} sets, "
         "2 datacenters, 500 racks.",
         "",
         "| inventory | wall time | without ansible-inventory's own start-up |",
