@@ -97,6 +97,23 @@ def test_admin_key_through_the_vip(deployed):
     assert httpx.get(f"{URL}/v1/playbooks", timeout=5).status_code == 401
 
 
+def test_job_runs_on_a_replica_through_the_vip(deployed):
+    """A job submitted through the VIP runs on a replica, against every lab node, with the lab key."""
+    headers = {"Authorization": f"Bearer {ADMIN_KEY.read_text().strip()}"}
+    r = httpx.post(f"{URL}/v1/jobs", headers=headers, timeout=10,
+                   json={"playbook": "diagnostics", "extra_vars": {"diagnostics_command": ["hostname"]}})
+    assert r.status_code == 202, r.text
+    job_id = r.json()["id"]
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        job = httpx.get(f"{URL}/v1/jobs/{job_id}", headers=headers, timeout=10).json()
+        if job["status"] in ("successful", "failed", "error", "timeout", "canceled"):
+            break
+        time.sleep(1)
+    assert job["status"] == "successful", job
+    assert sorted(job["stats"]["ok"]) == MGMT_NODES
+
+
 def test_vip_moves_when_keepalived_stops(deployed):
     [holder] = _vip_holders()
     try:
