@@ -149,6 +149,48 @@ def test_vip_moves_when_keepalived_stops(deployed):
     assert httpx.get(f"{URL}/healthz", timeout=5).status_code == 200
 
 
+def _mac(node):
+    return _node(node, "cat", "/sys/class/net/eth0/address").stdout.strip()
+
+
+def _vip_mac_seen_from_host():
+    out = subprocess.run(["ip", "neigh", "show", VIP], capture_output=True, text=True).stdout.split()
+    return out[out.index("lladdr") + 1] if "lladdr" in out else None
+
+
+def test_vip_moves_when_the_holder_hangs(deployed):
+    """keepalived frozen on the holder (no priority-0 advert, the VIP stays configured there): the
+    others take the VIP after the VRRP master-down interval and the host follows their ARP."""
+    [holder] = _vip_holders()
+    old_mac = _mac(holder)
+    try:
+        start = time.monotonic()
+        _node(holder, "systemctl", "kill", "--signal=SIGSTOP", "keepalived.service")
+        elapsed = None
+        while time.monotonic() - start < 30:
+            mac = _vip_mac_seen_from_host()
+            try:
+                ok = httpx.get(f"{URL}/healthz", timeout=0.5).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            if ok and mac is not None and mac != old_mac:
+                elapsed = time.monotonic() - start
+                break
+            time.sleep(0.05)
+        print(f"\nVIP failover, {holder} hung: answered from {_vip_mac_seen_from_host()} after "
+              f"{elapsed if elapsed is None else round(elapsed, 3)} s")
+        assert elapsed is not None, "the VIP did not answer from another node within 30 s"
+        assert elapsed < FAILOVER_LIMIT
+    finally:
+        _node(holder, "systemctl", "kill", "--signal=SIGCONT", "keepalived.service")
+    # VRRP settles on one holder again once the frozen node hears the others.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and len(_vip_holders()) != 1:
+        time.sleep(0.5)
+    assert len(_vip_holders()) == 1
+    assert httpx.get(f"{URL}/healthz", timeout=5).status_code == 200
+
+
 def test_bad_vip_is_refused_before_anything_changes(deployed):
     """A VIP outside the node subnet fails in the prechecks, naming the option and the rule."""
     before = Path(ADMIN_KEY).read_text()
