@@ -13,7 +13,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 PYTEST := $(BIN)/python -m pytest
 APT_PACKAGES := $(shell sed -e 's/\#.*//' packages/apt.txt | xargs)
 
-.PHONY: help install apt venv podman-conf lab-image lab up site api api-stop down test test-fast lint lint-fast \
+.PHONY: help install apt venv podman-conf lab-image lab up mgmt site api api-stop down test test-fast lint lint-fast \
         sanity test-unit test-lab test-integration test-smoke test-api test-molecule bench docs clean
 
 help: ## Show the targets
@@ -56,7 +56,12 @@ lab: install ## Build the image, the lab network and the node containers
 site: ## Deploy the cloud on the inventory (default: the lab)
 	$(BIN)/ansible-playbook playbooks/site.yml
 
-up: install lab site api ## Install, build the lab, deploy the cloud on it, start the API
+up: install lab site ## Install, build the lab, deploy the cloud on it (API behind the VIP); print URL and key
+	@echo "SCloudStack API: http://10.89.10.100:8080  (VIP of the mgmt nodes; OpenAPI at /docs)"
+	@echo "Admin key (.cache/lab/admin.key): $$(cat .cache/lab/admin.key)"
+
+mgmt: ## Deploy only the HA management plane and the API on the mgmt nodes
+	$(BIN)/ansible-playbook playbooks/mgmt.yml
 
 down: api-stop ## Destroy the lab: containers, network, loop devices, state (the image cache stays)
 	$(BIN)/ansible-playbook playbooks/lab_destroy.yml
@@ -65,7 +70,7 @@ API_PORT ?= 8080
 API_STATE ?= $(CURDIR)/.cache/scloud-api
 API_ENV = SCLOUD_API_STATE_DIR=$(API_STATE) SCLOUD_API_INVENTORY=$(CURDIR)/inventories/lab
 
-api: venv ## Start the API on the lab inventory in the background; print its URL and a first admin key
+api: venv ## Start a development API on this machine (127.0.0.1:8080) against the lab inventory
 	@mkdir -p $(API_STATE)
 	@if [ -f $(API_STATE)/api.pid ] && kill -0 $$(cat $(API_STATE)/api.pid) 2>/dev/null; then \
 	  echo "scloud-api already running (pid $$(cat $(API_STATE)/api.pid))"; \
