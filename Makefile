@@ -99,6 +99,8 @@ lint-fast: venv
 	$(BIN)/yamllint -s .
 
 lint: lint-fast sanity ## ruff, yamllint, ansible-lint (production), ansible-test sanity
+	@# Molecule installs a copy of this collection there; ansible-lint would read a stale one.
+	rm -rf $(HOME)/.ansible/collections/ansible_collections/scloud/stack
 	$(BIN)/ansible-lint --profile production
 
 sanity: venv ## ansible-test sanity on the collection's content, copied to ansible_collections/scloud/stack

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: SCloudStack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Build what the management nodes install, on the controller, so they never need PyPI.

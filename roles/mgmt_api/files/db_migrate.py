@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: SCloudStack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Bring the API database to the head revision; print JSON with ``changed``, ``before``, ``after``.
