@@ -115,7 +115,7 @@ sanity: venv ## ansible-test sanity on the collection's content, copied to ansib
 test-unit: venv ## Unit tests of pure logic
 	$(PYTEST) tests/unit -q
 
-test-lab: lab-image ## The lab's refusals of bad input (real podman)
+test-lab: lab ## The lab: refusals of bad input, the HA management plane and its VIP failover
 	$(PYTEST) tests/lab -q
 
 test-smoke: venv ## Start every engine fixture and prove it answers
