@@ -15,7 +15,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def main(argv):
-    wanted = set(argv[1:])
+    # --collect: only join the RESULTS.md each benchmark last wrote (no new measurement).
+    collect = "--collect" in argv
+    wanted = {a for a in argv[1:] if not a.startswith("--")}
     parts = ["# Benchmarks", "",
              "Measured by `make bench` on the project's kind of machine (2 cores, 24 GiB, Debian 12).",
              "Each section is written by `benchmarks/<name>/run.py` and compares our way with the usual",
@@ -24,8 +26,13 @@ def main(argv):
     for bench in sorted(p.parent for p in (REPO / "benchmarks").glob("*/run.py")):
         if wanted and bench.name not in wanted:
             continue
+        if collect:
+            results = bench / "RESULTS.md"
+            if results.exists():
+                parts += [results.read_text().strip(), ""]
+            continue
         start = time.monotonic()
-        proc = subprocess.run([sys.executable, str(bench / "run.py")], cwd=REPO)
+        proc = subprocess.run([sys.executable, str(bench / "run.py")], cwd=REPO, check=False)
         elapsed = time.monotonic() - start
         if proc.returncode != 0:
             failures += 1

@@ -52,9 +52,9 @@ def static_inventory(data):
     return {"all": {"vars": cluster.cluster_vars(), "hosts": hosts, "children": children}}
 
 
-def timed(argv):
+def timed(argv, runs=RUNS):
     samples = []
-    for _ in range(RUNS):
+    for _ in range(runs):
         start = time.perf_counter()
         subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, cwd=REPO)
         samples.append(time.perf_counter() - start)
@@ -73,7 +73,8 @@ def main():
         baseline.write_text("all:\n  hosts:\n    one:\n")
         t_start = timed([inv, "-i", str(baseline), "--graph"])
         t_cluster = timed([inv, "-i", str(cfile), "--graph"])
-        t_static = timed([inv, "-i", str(sfile), "--graph"])
+        # Once: Ansible's YAML inventory takes minutes on this file.
+        t_static = timed([inv, "-i", str(sfile), "--graph"], runs=1)
     lines = [
         "## inventory: a 10,000-node cluster file",
         "",
@@ -85,7 +86,7 @@ def main():
         "| --- | --- | --- |",
         f"| one host (start-up of ansible-inventory) | {t_start:.2f} s | - |",
         f"| cluster file, `scloud.stack.cluster` plugin | {t_cluster:.2f} s | {t_cluster - t_start:.2f} s |",
-        f"| the same as a static YAML inventory | {t_static:.2f} s | {t_static - t_start:.2f} s |",
+        f"| the same as a static YAML inventory (one run) | {t_static:.2f} s | {t_static - t_start:.2f} s |",
         "",
         f"Ratio cluster file / static YAML: {t_cluster / t_static:.2f}. "
         f"Target (under 2 s for the cluster file): {'met' if t_cluster < 2 else 'NOT met'}.",
