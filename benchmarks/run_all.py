@@ -21,7 +21,8 @@ def main(argv):
     parts = ["# Benchmarks", "",
              "Measured by `make bench` on the project's kind of machine (2 cores, 24 GiB, Debian 12).",
              "Each section is written by `benchmarks/<name>/run.py` and compares our way with the usual",
-             "way side by side, in one run.", ""]
+             "way side by side, in one run. The engine benchmarks start their own engines;",
+             "`site_noop` needs the lab deployed (`make up`).", ""]
     failures = 0
     for bench in sorted(p.parent for p in (REPO / "benchmarks").glob("*/run.py")):
         if wanted and bench.name not in wanted:
