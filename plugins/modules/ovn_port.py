@@ -23,16 +23,7 @@ author:
   - SCloudStack developers (@scloudstack)
 extends_documentation_fragment:
   - scloud.stack.ovsdb
-attributes:
-  check_mode:
-    description: Predicts exactly what a real run changes; nothing is written.
-    support: full
-  diff_mode:
-    description: Before and after of the object.
-    support: full
-  idempotent:
-    description: A second run with the same options changes nothing.
-    support: full
+  - scloud.stack.attributes
 options:
   switch:
     description: The subnet (M(scloud.stack.ovn_switch)) the port is on. Required when O(state=present).

@@ -18,16 +18,7 @@ author:
   - SCloudStack developers (@scloudstack)
 extends_documentation_fragment:
   - scloud.stack.ovsdb
-attributes:
-  check_mode:
-    description: Predicts exactly what a real run changes; nothing is written.
-    support: full
-  diff_mode:
-    description: Before and after of the object.
-    support: full
-  idempotent:
-    description: A second run with the same options changes nothing.
-    support: full
+  - scloud.stack.attributes
 options:
   name:
     description: Switch (subnet) name.
