@@ -11,8 +11,12 @@ description:
   - Reads a cluster file that describes datacenters, racks, sets and nodes and yields the groups
     C(mgmt), C(compute), C(storage), C(set_<name>), C(rack_<name>), C(dc_<name>) and one group named
     after the cluster holding every node.
-  - Each host gets C(ansible_host), C(scloud_overlay_address), C(scloud_roles), C(scloud_set),
-    C(ceph_crush_location) (datacenter, rack, host) and, when it has disks, C(scloud_disks).
+  - Each host gets C(ansible_host), C(scloud_overlay_address) and, when it has disks,
+    C(scloud_disks). Its groups give it C(scloud_set), C(scloud_rack) and C(scloud_datacenter), and
+    every host gets C(scloud_roles) (its groups among C(compute), C(mgmt), C(storage)) and
+    C(ceph_crush_location) (datacenter, rack, host) as templates of those. This keeps a 10,000-node
+    file under 2 s. A C(dc_<name>) group holds its racks' C(rack_<name>) groups and the cluster's
+    group holds the C(dc_<name>) groups (same members, fewer entries).
     Every host also gets the cluster-wide C(scloud_mgmt_nodes), C(scloud_mgmt_addresses),
     C(ceph_mon_hosts), C(ovn_central_nodes), C(ovn_nb_remotes) and C(ovn_sb_remotes).
   - The file is validated before any host is added; a rule that is broken fails with the place in
@@ -21,7 +25,8 @@ description:
     is 1 or odd; in every set with storage nodes, the storage nodes span at least C(cluster.pool_size)
     failure domains of type C(cluster.failure_domain).
   - The file name must end with C(cluster.yml) or C(cluster.yaml). Its values are data, never
-    templated; put templated variables in C(group_vars).
+    templated (only the plugin's own C(scloud_roles) and C(ceph_crush_location) are templates);
+    put templated variables in C(group_vars).
 options:
   plugin:
     description: Marks the file as one for this plugin.
@@ -64,6 +69,8 @@ datacenters:
 import yaml
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin
+from ansible.template import trust_as_template
+from ansible_collections.scloud.stack.plugins.plugin_utils import fast_yaml
 from ansible_collections.scloud.stack.plugins.plugin_utils.cluster import ClusterError, parse
 
 
@@ -75,12 +82,12 @@ class InventoryModule(BaseInventoryPlugin):
 
     @staticmethod
     def _load(path):
-        # libyaml's safe loader directly: the cluster file is data (no templates, no vault), and
-        # Ansible's own loader (origin tags, deep copies) takes seconds on a 10,000-node file.
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        # The cluster file is data (no templates, no vault): libyaml's parser with a small builder
+        # (plugin_utils.fast_yaml) gives what the safe loader gives, in a fifth of the time; Ansible's
+        # own loader (origin tags, deep copies) takes seconds on a 10,000-node file.
         try:
             with open(path, "rb") as fh:
-                return yaml.load(fh, Loader=loader)  # noqa: S506 - a safe loader
+                return fast_yaml.load(fh.read())
         except (OSError, yaml.YAMLError) as exc:
             raise AnsibleParserError(f"{path}: cannot read the cluster file: {exc}") from None
 
@@ -93,16 +100,25 @@ class InventoryModule(BaseInventoryPlugin):
             cluster = parse({k: v for k, v in data.items() if k != "plugin"})
         except ClusterError as exc:
             raise AnsibleParserError(f"{path}: {exc}") from None
-        groups = cluster.groups()
-        for group in groups:
-            self.inventory.add_group(group)
+        # Groups first, then hosts, then membership: a group holds child groups where it can
+        # (datacenter -> racks, cluster -> datacenters), which is the same membership in fewer calls.
+        layout = cluster.layout()
+        inventory = self.inventory
+        for group in layout:
+            inventory.add_group(group)
         for node in cluster.nodes:
-            self.inventory.add_host(node.name)
-        for group, members in groups.items():
-            for member in members:
-                self.inventory.add_child(group, member)
+            inventory.add_host(node.name)
+        for group, spec in layout.items():
+            for child in spec["children"]:
+                inventory.add_child(group, child)
+            for member in spec["hosts"]:
+                inventory.add_child(group, member)
+            for key, value in spec["vars"].items():
+                inventory.set_variable(group, key, value)
         for key, value in cluster.cluster_vars().items():
-            self.inventory.set_variable("all", key, value)
+            inventory.set_variable("all", key, value)
+        for key, value in cluster.derived_vars().items():
+            inventory.set_variable("all", key, trust_as_template(value))
         for node in cluster.nodes:
-            for key, value in cluster.host_vars(node).items():
-                self.inventory.set_variable(node.name, key, value)
+            for key, value in cluster.own_host_vars(node).items():
+                inventory.set_variable(node.name, key, value)

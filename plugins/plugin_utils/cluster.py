@@ -62,18 +62,79 @@ class Cluster:
         return _GROUP.sub("_", name.lower())
 
     def host_vars(self, node):
-        """The variables of one host. Rack and datacenter are in ``ceph_crush_location`` (and in
-        the ``rack_``/``dc_`` groups); each variable costs time on a 10,000-node file."""
+        """Every variable of one host, computed: what a static inventory would hold."""
         out = {
-            "ansible_host": node.address,
-            "scloud_overlay_address": node.overlay_address,
-            "scloud_roles": list(node.roles),
             "scloud_set": node.set,
+            "scloud_rack": node.rack,
+            "scloud_datacenter": node.datacenter,
+            "scloud_roles": list(node.roles),
             "ceph_crush_location": {"datacenter": node.datacenter, "rack": node.rack, "host": node.name},
         }
+        out.update(self.own_host_vars(node))
+        return out
+
+    def own_host_vars(self, node):
+        """The variables the plugin sets on the host itself. Each costs time on a 10,000-node file
+        (Ansible copies and tags every value), so the rest comes from groups: ``scloud_set``,
+        ``scloud_rack`` and ``scloud_datacenter`` from the ``set_``, ``rack_`` and ``dc_`` groups,
+        ``scloud_roles`` and ``ceph_crush_location`` from the templates of :meth:`derived_vars`."""
+        out = {"ansible_host": node.address, "scloud_overlay_address": node.overlay_address}
         if node.disks:
             out["scloud_disks"] = node.disks
-        out.update(node.vars)
+        if node.vars:
+            out.update(node.vars)
+        return out
+
+    @staticmethod
+    def derived_vars():
+        """Variables of every host computed from its groups: Jinja templates the plugin marks trusted
+        (the cluster file's own values stay data, never templated)."""
+        roles = ", ".join(f"'{role}'" for role in ROLES)
+        return {
+            "scloud_roles": "{{ [" + roles + "] | select('in', group_names) | list }}",
+            "ceph_crush_location": (
+                "{{ {'datacenter': scloud_datacenter, 'rack': scloud_rack, 'host': inventory_hostname} }}"
+            ),
+        }
+
+    def layout(self):
+        """The inventory as few calls build it: group -> {"hosts", "children", "vars"}.
+
+        The same membership as :meth:`groups`, but a ``dc_`` group holds its ``rack_`` groups and
+        the cluster group its ``dc_`` groups as children rather than every host, when a rack lies
+        in one datacenter only (rack names may repeat across datacenters)."""
+        cluster_group = self.group_name(self.name)
+        out = {}
+
+        def group(name):
+            return out.setdefault(name, {"hosts": [], "children": [], "vars": {}})
+
+        group(cluster_group)
+        for role in ROLES:
+            group(role)
+        rack_dcs = {}
+        for node in self.nodes:
+            rack_dcs.setdefault(self.group_name(f"rack_{node.rack}"), set()).add(node.datacenter)
+        for node in self.nodes:
+            for role in node.roles:
+                out[role]["hosts"].append(node.name)
+            set_group = group(self.group_name(f"set_{node.set}"))
+            set_group["hosts"].append(node.name)
+            set_group["vars"]["scloud_set"] = node.set
+            rack = self.group_name(f"rack_{node.rack}")
+            dc = self.group_name(f"dc_{node.datacenter}")
+            rack_group = group(rack)
+            rack_group["hosts"].append(node.name)
+            rack_group["vars"]["scloud_rack"] = node.rack
+            dc_group = group(dc)
+            dc_group["vars"]["scloud_datacenter"] = node.datacenter
+            if len(rack_dcs[rack]) == 1:
+                if rack not in dc_group["children"]:
+                    dc_group["children"].append(rack)
+            else:
+                dc_group["hosts"].append(node.name)
+            if dc not in out[cluster_group]["children"]:
+                out[cluster_group]["children"].append(dc)
         return out
 
     def cluster_vars(self):

@@ -28,14 +28,33 @@ def _inventory(path):
     return out
 
 
+def _resolved(inventory, host, expression):
+    """The value of a Jinja ``expression`` for ``host``, templated by Ansible (ad-hoc debug)."""
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible"), "-i", str(inventory), host, "-m", "debug",
+         "-a", "msg={{ " + expression + " | to_json }}", "-o"],
+        capture_output=True, text=True, cwd=REPO, check=True,
+    )
+    return json.loads(json.loads(out.stdout.split(" => ", 1)[1])["msg"])
+
+
 def test_lab_inventory():
     out = _inventory(REPO / "inventories" / "lab")
     assert out.returncode == 0, out.stderr
     data = _plain(json.loads(out.stdout))
-    assert sorted(data["lab"]["hosts"]) == ["scloud-node1", "scloud-node2", "scloud-node3"]
+    assert data["lab"]["children"] == ["dc_dc1"]
+    assert data["dc_dc1"]["children"] == ["rack_r1"]
+    assert sorted(data["rack_r1"]["hosts"]) == ["scloud-node1", "scloud-node2", "scloud-node3"]
     hv = data["_meta"]["hostvars"]["scloud-node3"]
     assert hv["ansible_host"] == "10.89.10.13"
-    assert hv["ceph_crush_location"]["host"] == "scloud-node3"
+
+
+def test_group_and_template_vars_resolve_per_host():
+    got = _resolved(REPO / "inventories" / "example", "cmp2",
+                    "[ceph_crush_location, scloud_roles, scloud_set, scloud_rack, scloud_datacenter]")
+    assert got == [{"datacenter": "dc2", "rack": "dc2-r2", "host": "cmp2"}, ["compute"], "set2", "dc2-r2",
+                   "dc2"]
+    assert _resolved(REPO / "inventories" / "example", "hci1", "scloud_roles") == ["compute", "storage"]
 
 
 def test_example_inventory():

@@ -108,3 +108,41 @@ def test_rack_failure_domain_counts_racks():
         {"name": f"r{i}", "set": "s1", "nodes": [_node(i)]} for i in (1, 2, 3)
     ]
     assert parse(data).groups()["rack_r2"] == ["n2"]
+
+
+def _members(layout, group):
+    """Every host of ``group``, through its child groups too."""
+    spec = layout[group]
+    return sorted(spec["hosts"] + [h for child in spec["children"] for h in _members(layout, child)])
+
+
+def test_layout_has_the_same_members_as_groups():
+    data = {"cluster": {"name": "c1", "pool_size": 1}, "datacenters": [
+        {"name": "dc1", "racks": [{"name": "r1", "set": "s1", "nodes": [_node(1)]},
+                                  {"name": "r2", "set": "s1", "nodes": [_node(2, roles=["storage"])]}]},
+        # rack "r1" again in another datacenter: its group cannot be a child of either datacenter
+        {"name": "dc2", "racks": [{"name": "r1", "set": "s2", "nodes": [_node(3, roles=["compute"])]},
+                                  {"name": "r3", "set": "s2", "nodes": [_node(4, roles=["compute"])]}]},
+    ]}
+    cluster = parse(data)
+    layout = cluster.layout()
+    for group, members in cluster.groups().items():
+        assert _members(layout, group) == sorted(members), group
+    assert layout["dc_dc1"]["children"] == ["rack_r2"]
+    assert layout["dc_dc2"]["children"] == ["rack_r3"]
+    assert layout["dc_dc1"]["hosts"] == ["n1"] and layout["dc_dc2"]["hosts"] == ["n3"]
+    assert layout["c1"]["children"] == ["dc_dc1", "dc_dc2"]
+    assert layout["set_s2"]["vars"] == {"scloud_set": "s2"}
+    assert layout["rack_r1"]["vars"] == {"scloud_rack": "r1"}
+    assert layout["dc_dc2"]["vars"] == {"scloud_datacenter": "dc2"}
+
+
+def test_own_host_vars_are_few_and_node_vars_win():
+    cluster = parse(_cluster([_node(1, disks=["/dev/sdb"], vars={"ceph_crush_location": {"host": "x"}}),
+                              _node(2), _node(3)]))
+    assert cluster.own_host_vars(cluster.nodes[0]) == {
+        "ansible_host": "10.0.0.2", "scloud_overlay_address": "10.0.0.2", "scloud_disks": ["/dev/sdb"],
+        "ceph_crush_location": {"host": "x"},
+    }
+    assert set(cluster.own_host_vars(cluster.nodes[1])) == {"ansible_host", "scloud_overlay_address"}
+    assert set(cluster.derived_vars()) == {"scloud_roles", "ceph_crush_location"}
