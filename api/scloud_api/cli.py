@@ -49,6 +49,30 @@ def serve(
     )
 
 
+@app.command()
+def worker(
+    hostname: Annotated[
+        str | None, typer.Option(help="Celery node name; default scloud@<SCLOUD_API_NODE_NAME>")
+    ] = None,
+    loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO",
+) -> None:
+    """Run a Celery worker for SCLOUD_API_EXECUTOR=celery (same settings as the API).
+
+    It runs SCLOUD_API_MAX_CONCURRENT_JOBS jobs at once, from the queue SCLOUD_API_CELERY_QUEUE on
+    SCLOUD_API_BROKER_URL, against the API's database. Start one or more on any node.
+    """
+    from . import logs
+    from .celery_executor import Worker
+
+    settings = get_settings()
+    if settings.executor != "celery" or settings.broker_url is None:
+        raise typer.BadParameter(
+            "a worker needs SCLOUD_API_EXECUTOR=celery and SCLOUD_API_BROKER_URL", param_hint="environment"
+        )
+    logs.configure(settings.log_level)
+    Worker(settings).run(hostname=hostname, loglevel=loglevel)
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply the Alembic migrations."""

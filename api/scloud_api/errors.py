@@ -60,6 +60,11 @@ class NotImplementedYet(ApiError):
     code = "not_implemented"
 
 
+class ServiceUnavailable(ApiError):
+    status = 503
+    code = "unavailable"
+
+
 def problem(
     status: int, code: str, detail: str, errors: list[dict[str, Any]] | None = None, title: str | None = None
 ) -> dict[str, Any]:

@@ -17,11 +17,12 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import ansible_runner
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import metrics
@@ -119,8 +120,13 @@ class InProcessExecutor(Executor):
         sm: sessionmaker[Session],
         catalogue: Catalogue,
         on_terminal: Callable[[str], None],
+        *,
+        lease_seconds: float | None = None,
     ):
+        """``lease_seconds``: renew the job's heartbeat while it runs (a third of the lease), and let
+        ``execute(takeover=True)`` claim a job whose heartbeat is older than the lease."""
         self.settings = settings
+        self.lease_seconds = lease_seconds
         self.sm = sm
         self.catalogue = catalogue
         self.on_terminal = on_terminal
@@ -176,31 +182,70 @@ class InProcessExecutor(Executor):
             metrics.JOBS_QUEUED.set(self.queue.qsize())
             if job_id is None or self._stopping.is_set():
                 return
-            try:
-                self._run(job_id)
-            except Exception as exc:  # a bug here must not kill the worker or leave the job running
-                log.exception("job crashed in the executor", extra={"job_id": job_id})
-                self._finish(job_id, "failed", reason=f"executor_error: {type(exc).__name__}: {exc}"[:200])
+            self.execute(job_id)
 
-    def _claim(self, job_id: str) -> Job | None:
+    def execute(self, job_id: str, *, takeover: bool = False) -> str:
+        """Claim and run one job here and now. Returns what happened:
+
+        ``ran`` (it ended, in the database), ``lost`` (another runner took it over while it ran),
+        ``terminal`` (it had already ended), ``busy`` (another runner holds a live lease),
+        ``missing`` (no such job).
+        """
+        try:
+            return self._run(job_id, takeover)
+        except Exception as exc:  # a bug here must not kill the worker or leave the job running
+            log.exception("job crashed in the executor", extra={"job_id": job_id})
+            self._finish(job_id, "failed", reason=f"executor_error: {type(exc).__name__}: {exc}"[:200])
+            return "ran"
+
+    def _claim(self, job_id: str, takeover: bool = False) -> tuple[Job | None, str]:
+        """Take the job row: ``UPDATE ... WHERE status='queued'`` (or, with ``takeover``, a job whose
+        runner's lease expired), so two runners never both run one job."""
+        now = utcnow()
+        claimable = Job.status == "queued"
+        if takeover and self.lease_seconds is not None:
+            stale = now - timedelta(seconds=self.lease_seconds)
+            claimable = or_(
+                claimable,
+                and_(
+                    Job.status.in_(("starting", "running")),
+                    or_(Job.heartbeat_at < stale, and_(Job.heartbeat_at.is_(None), Job.started_at < stale)),
+                ),
+            )
         with self.sm.begin() as s:
             res = s.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.status == "queued")
-                .values(status="starting", started_at=utcnow(), node=self.settings.node_name)
+                .where(Job.id == job_id, claimable)
+                .values(
+                    status="starting",
+                    started_at=now,
+                    node=self.settings.node_name,
+                    attempts=Job.attempts + 1,
+                    heartbeat_at=now,
+                    pid=None,
+                )
             )
+            job = s.get(Job, job_id)
+            if job is None:
+                return None, "missing"
             if res.rowcount != 1:
-                return None
-            return s.get(Job, job_id)
+                return None, "terminal" if job.status not in ("queued", "starting", "running") else "busy"
+            return job, "claimed"
 
-    def _run(self, job_id: str) -> None:
-        job = self._claim(job_id)
+    def _run(self, job_id: str, takeover: bool = False) -> str:
+        job, claim = self._claim(job_id, takeover)
         if job is None:
-            return  # canceled while queued, or claimed by another node
+            return claim  # canceled while queued, or claimed by another node
+        attempt = job.attempts
+        if attempt > 1:
+            log.warning(
+                "job taken over from a runner whose lease expired",
+                extra={"job_id": job_id, "attempt": attempt, "node": self.settings.node_name},
+            )
         entry = self.catalogue.entries().get(job.playbook)
         if entry is None:
-            self._finish(job_id, "failed", reason="playbook_removed_from_catalogue")
-            return
+            self._finish(job_id, "failed", reason="playbook_removed_from_catalogue", attempt=attempt)
+            return "ran"
         flag = threading.Event()
         with self._lock:
             self.cancel_flags[job_id] = flag
@@ -208,9 +253,25 @@ class InProcessExecutor(Executor):
         metrics.JOBS_RUNNING.inc()
         secrets = secret_values(job.extra_vars or {}, job.secret_vars or [])
         seq = 0
+        if attempt > 1:  # the events of the interrupted attempt stay; this attempt's follow them
+            with self.sm() as s:
+                seq = s.scalar(select(func.max(JobEvent.seq)).where(JobEvent.job_id == job_id)) or 0
+            seq += 1
+            with self.sm.begin() as s:
+                s.add(
+                    JobEvent(
+                        job_id=job_id,
+                        seq=seq,
+                        event="executor_takeover",
+                        stdout=f"attempt {attempt}: run again from the start on {self.settings.node_name}",
+                        data={"attempt": attempt, "node": self.settings.node_name},
+                    )
+                )
         pid_seen = False
         final_stats: dict[str, Any] = {}
-        last_db_check = 0.0
+        last_db_check = last_heartbeat = time.monotonic()
+        lost = threading.Event()
+        heartbeat_every = self.lease_seconds / 3 if self.lease_seconds is not None else None
         pdd = self.settings.jobs_dir / job_id
         pdd.mkdir(mode=0o700, parents=True, exist_ok=True)
         started = time.monotonic()
@@ -267,10 +328,23 @@ class InProcessExecutor(Executor):
                     )
 
         def cancel_callback() -> bool:
-            nonlocal last_db_check
+            nonlocal last_db_check, last_heartbeat
             if flag.is_set():
                 return True
             now = time.monotonic()
+            if heartbeat_every is not None and now - last_heartbeat >= heartbeat_every:
+                last_heartbeat = now
+                with self.sm.begin() as s:
+                    res = s.execute(
+                        update(Job)
+                        .where(Job.id == job_id, Job.attempts == attempt)
+                        .values(heartbeat_at=utcnow())
+                    )
+                if res.rowcount != 1:  # our lease expired and another runner took the job over
+                    log.error("job taken over by another runner: stopping", extra={"job_id": job_id})
+                    lost.set()
+                    flag.set()
+                    return True
             if now - last_db_check >= 1.0:  # a cancel may come through another API node
                 last_db_check = now
                 with self.sm() as s:
@@ -313,6 +387,8 @@ class InProcessExecutor(Executor):
             metrics.JOBS_RUNNING.dec()
             if not self.settings.keep_job_dirs:
                 shutil.rmtree(pdd, ignore_errors=True)
+        if lost.is_set():
+            return "lost"
         reason = None
         if status == "canceled" and self._stopping.is_set():
             status, reason = "failed", "interrupted"
@@ -327,7 +403,8 @@ class InProcessExecutor(Executor):
                 else ("playbook_failed" if stats else f"runner_failed rc={rc}")
             )
         metrics.JOB_DURATION.labels(playbook=job.playbook).observe(time.monotonic() - started)
-        self._finish(job_id, status, rc=rc, stats=stats, reason=reason)
+        self._finish(job_id, status, rc=rc, stats=stats, reason=reason, attempt=attempt)
+        return "ran"
 
     def _finish(
         self,
@@ -337,11 +414,12 @@ class InProcessExecutor(Executor):
         rc: int | None = None,
         stats: dict | None = None,
         reason: str | None = None,
+        attempt: int | None = None,
     ) -> None:
         with self.sm.begin() as s:
             job = s.get(Job, job_id)
-            if job is None:
-                return
+            if job is None or (attempt is not None and job.attempts != attempt):
+                return  # gone, or taken over by another runner: that runner finishes it
             job.status, job.rc, job.reason, job.finished_at = status, rc, reason, utcnow()
             if stats is not None:
                 job.stats = stats

@@ -83,6 +83,10 @@ class Job(Base):
     owner_key_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     node: Mapped[str | None] = mapped_column(String(255), nullable=True)
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Executor bookkeeping: how many times the job was claimed (a Celery worker that takes over the
+    # job of a dead worker claims it again), and when its runner last proved it was alive.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     resource: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

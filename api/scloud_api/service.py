@@ -17,8 +17,8 @@ from .auth import RANK, KeyCache, Principal
 from .callbacks import CallbackDispatcher, check_callback_url
 from .catalogue import Catalogue, Inventory, validate_vars
 from .db import make_engine, make_sessionmaker, upgrade
-from .errors import Conflict, Forbidden, Invalid, NotFound, NotImplementedYet
-from .executor import InProcessExecutor, kill_orphan, runner_env
+from .errors import Conflict, Forbidden, Invalid, NotFound, NotImplementedYet, ServiceUnavailable
+from .executor import Executor, InProcessExecutor, kill_orphan, runner_env
 from .models import ACTIVE_STATUSES, TERMINAL_STATUSES, IdempotencyKey, Job, utcnow
 from .redact import redact_vars
 from .schemas import CallbackAttemptPublic, HostStats, JobCreate, JobPublic
@@ -105,7 +105,12 @@ class Services:
         self.catalogue = Catalogue(settings.catalogue, settings.playbooks)
         self.inventory = Inventory(settings.inventory_path, runner_env(settings))
         self.callbacks = CallbackDispatcher(settings, self.sm, callback_payload)
-        self.executor = InProcessExecutor(settings, self.sm, self.catalogue, self.callbacks.dispatch)
+        if settings.executor == "celery":
+            from .celery_executor import CeleryExecutor
+
+            self.executor: Executor = CeleryExecutor(settings, self.sm)
+        else:
+            self.executor = InProcessExecutor(settings, self.sm, self.catalogue, self.callbacks.dispatch)
 
     # Life cycle ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -129,7 +134,12 @@ class Services:
         self.read_engine.dispose()
 
     def recover(self) -> None:
-        """Jobs this node left starting/running are failed/interrupted; undelivered callbacks resent."""
+        """Jobs this node left starting/running are failed/interrupted; undelivered callbacks resent.
+
+        With the Celery executor the workers own running jobs and their callbacks: nothing to do.
+        """
+        if self.settings.executor == "celery":
+            return
         node = self.settings.node_name
         with self.sm.begin() as s:
             jobs = s.scalars(
@@ -247,7 +257,22 @@ class Services:
                     s.execute(delete(IdempotencyKey).where(IdempotencyKey.id == claimed))
             raise
         metrics.JOBS_SUBMITTED.labels(playbook=entry.name).inc()
-        self.executor.submit(out.id)
+        try:
+            self.executor.submit(out.id)
+        except Exception as exc:  # the broker refused or is unreachable: the job must not hang queued
+            log.exception("job not enqueued", extra={"job_id": out.id})
+            with self.sm.begin() as s:
+                s.execute(
+                    update(Job)
+                    .where(Job.id == out.id, Job.status == "queued")
+                    .values(status="failed", reason="broker_unavailable", finished_at=utcnow())
+                )
+            self.callbacks.dispatch(out.id)
+            raise ServiceUnavailable(
+                f"the job broker is unavailable ({type(exc).__name__}); job {out.id} failed",
+                code="broker_unavailable",
+                headers={"Retry-After": "5"},
+            ) from None
         log.info("job accepted", extra={"job_id": out.id, "playbook": entry.name, "key_id": principal.key_id})
         return out, False
 

@@ -7,8 +7,9 @@ import os
 import socket
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # api/scloud_api/settings.py -> the repository root, which is the collection.
@@ -53,7 +54,24 @@ class Settings(BaseSettings):
     vm_connection: dict[str, str] = Field(
         default_factory=dict, description="libvirt connection options for PUT /v1/vms jobs (uri)."
     )
-    max_concurrent_jobs: int = Field(2, ge=1, le=64)
+    max_concurrent_jobs: int = Field(
+        2, ge=1, le=64, description="Jobs run at once by this API process (local) or by each worker (celery)."
+    )
+    executor: Literal["local", "celery"] = Field(
+        "local",
+        description="local: jobs run in the API process; celery: the API enqueues them on the broker "
+        "and `scloud-api worker` processes (on any node, same database) run them.",
+    )
+    broker_url: SecretStr | None = Field(
+        None, description="Celery broker for executor=celery, e.g. amqp://user:pw@host:5672/vhost."
+    )
+    celery_queue: str = Field("scloud-jobs", min_length=1, max_length=200)
+    job_lease_seconds: float = Field(
+        30.0,
+        ge=1,
+        description="executor=celery: a running job whose worker has not renewed its heartbeat for "
+        "this long is taken over by the worker the broker redelivers it to.",
+    )
     job_timeout: int = Field(3600, ge=1, description="Seconds before a running job ends with status timeout.")
     keep_job_dirs: bool = False
     max_body_bytes: int = Field(1_048_576, ge=1024)
@@ -77,6 +95,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _broker(self) -> Settings:
+        if self.executor == "celery" and not self.broker_url:
+            raise ValueError("SCLOUD_API_BROKER_URL is required when SCLOUD_API_EXECUTOR is celery")
+        return self
 
     @field_validator("callback_allowed_networks")
     @classmethod
