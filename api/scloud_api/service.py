@@ -124,8 +124,11 @@ class Services:
                 .where(Job.status == "queued", Job.node == self.settings.node_name)
                 .order_by(Job.created_at)
             ).all()
-        for job_id in queued:
-            self.executor.submit(job_id)
+        for job_id in queued:  # with celery: the publish may have been lost with the process
+            try:
+                self.executor.submit(job_id)
+            except Exception:  # the broker is down: the job stays queued until the next start
+                log.exception("queued job not re-published", extra={"job_id": job_id})
 
     def stop(self) -> None:
         self.executor.shutdown()
