@@ -58,7 +58,7 @@ def parse_idempotency_key(value: str | None) -> str | None:
     responses={
         200: {"model": JobPublic, "description": "Replay: the job an Idempotency-Key made"},
         **AUTH,
-        **problems(400, 409, 413, 422, 501),
+        **problems(400, 409, 413, 422, 501, 503),
     },
 )
 def create_job(

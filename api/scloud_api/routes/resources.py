@@ -56,7 +56,7 @@ def _start(
     responses={
         200: {"model": JobPublic, "description": "Replay: the job an Idempotency-Key made"},
         **AUTH,
-        **problems(400, 409, 413, 422, 501),
+        **problems(400, 409, 413, 422, 501, 503),
     },
 )
 def put_volume(
@@ -96,7 +96,7 @@ def put_volume(
     responses={
         200: {"model": JobPublic, "description": "Replay: the job an Idempotency-Key made"},
         **AUTH,
-        **problems(400, 409, 413, 422, 501),
+        **problems(400, 409, 413, 422, 501, 503),
     },
 )
 def put_vm(
