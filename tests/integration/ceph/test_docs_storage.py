@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 from tests.harness import REPO, run_playbook
-from tests.integration.ceph._util import ENV
 
 pytestmark = pytest.mark.ceph
 MODULES = ["ceph_pool", "ceph_crush_rule", "ceph_ec_profile", "ceph_auth", "rbd_image", "ceph_info"]
@@ -45,10 +44,10 @@ def test_storage_doc_example_runs(ceph_cluster, clean_after):
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as fh:
         json.dump(plays, fh)
     try:
-        first = run_playbook(fh.name, envvars=ENV)
+        first = run_playbook(fh.name)
         assert first.ok, first.stdout[-3000:]
         assert first.changed_count() > 0
-        second = run_playbook(fh.name, envvars=ENV)
+        second = run_playbook(fh.name)
         assert second.ok and second.changed_count() == 0, second.stdout[-3000:]
     finally:
         os.unlink(fh.name)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.libvirt._run import run_module
+from tests.harness import run_module
 from tests.integration.libvirt.guest import build_guest
 
 BRIDGE = "scloudt-br1"

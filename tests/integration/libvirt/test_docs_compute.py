@@ -12,8 +12,7 @@ import tempfile
 import pytest
 import yaml
 
-from tests.harness import REPO, run_playbook
-from tests.integration.libvirt._run import ENV, run_module
+from tests.harness import REPO, run_module, run_playbook
 
 pytestmark = [pytest.mark.libvirt]
 
@@ -41,7 +40,7 @@ def test_libvirt_only_examples_run_as_written(index, libvirt_host):
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as fh:
         json.dump(play, fh)
     try:
-        res = run_playbook(fh.name, extra_vars={"ceph_libvirt_key": key}, envvars=ENV)
+        res = run_playbook(fh.name, extra_vars={"ceph_libvirt_key": key})
     finally:
         os.unlink(fh.name)
     assert res.ok and res.failed_count() == 0, res.stdout[-3000:]

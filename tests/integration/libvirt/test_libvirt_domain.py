@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from tests.integration.libvirt._run import run_module
+from tests.harness import run_module
 from tests.integration.libvirt.conftest import GUEST_VIRT_TYPE, wait_for_guest
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.ovs, pytest.mark.ceph, pytest.mark.slow]

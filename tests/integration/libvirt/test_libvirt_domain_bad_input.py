@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from tests.integration.libvirt._run import run_module
+from tests.harness import run_module
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.ovs, pytest.mark.ceph]
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.integration.libvirt._run import run_module
+from tests.harness import run_module
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.ovs]
 

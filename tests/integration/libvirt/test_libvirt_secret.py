@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from tests.integration.libvirt._run import run_module
+from tests.harness import run_module
 
 pytestmark = [pytest.mark.libvirt]
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.integration.ovs._run import run_tasks
+from tests.harness import run_tasks
 
 pytestmark = [pytest.mark.ovs, pytest.mark.slow]
 

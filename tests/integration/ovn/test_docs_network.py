@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import REPO, run_playbook
+from tests.harness import REPO, run_playbook, run_tasks
 from tests.integration.ovn._nb import one
-from tests.integration.ovs._run import ENV, run_tasks
 
 pytestmark = pytest.mark.ovs
 
@@ -27,10 +26,10 @@ def test_vpc_example_runs_as_written(ovn):
         fh.write(_example())
         path = fh.name
     try:
-        first = run_playbook(path, envvars=ENV)
+        first = run_playbook(path)
         assert first.ok and first.failed_count() == 0, first.stdout[-3000:]
         assert first.changed_count() > 0
-        second = run_playbook(path, envvars=ENV)
+        second = run_playbook(path)
         assert second.ok and second.changed_count() == 0, second.stdout[-3000:]
         assert "203.0.113.20" in ovn.nbctl("lr-nat-list", "blue-router")
         lb = one(ovn, "Load_Balancer", "blue-http", "vips")

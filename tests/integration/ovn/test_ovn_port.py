@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.harness import assert_refused, converge, run_cases, run_module
 from tests.integration.ovn._nb import one
-from tests.integration.ovs._run import assert_refused, converge, run_cases, run_module
 
 pytestmark = pytest.mark.ovs
 M = "scloud.stack.ovn_port"

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from tests.harness import run_playbook
-from tests.integration.ovs._run import ENV
 
 pytestmark = pytest.mark.ovs
 
@@ -52,9 +51,9 @@ def test_chassis_settings_applied_once(private_ovsdb):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "play.yml"
         path.write_text(json.dumps(play))
-        check = run_playbook(path, envvars=ENV, check=True)
+        check = run_playbook(path, check=True)
         assert check.ok, check.stdout[-3000:]
-        first = run_playbook(path, envvars=ENV)
+        first = run_playbook(path)
         assert first.ok, first.stdout[-3000:]
         assert first.changed_count() == 1
         ids = subprocess.run(["ovs-vsctl", f"--db={private_ovsdb}", "get", "Open_vSwitch", ".",
@@ -63,5 +62,5 @@ def test_chassis_settings_applied_once(private_ovsdb):
                          'ovn-encap-ip="192.0.2.50"', 'ovn-bridge-mappings="physnet1:br-ex"',
                          "ovn-encap-type=geneve", "ovn-bridge-datapath-type=netdev"):
             assert expected in ids, ids
-        second = run_playbook(path, envvars=ENV)
+        second = run_playbook(path)
         assert second.ok and second.changed_count() == 0, second.stdout[-3000:]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.ovs._run import assert_refused, converge, run_cases, run_module
+from tests.harness import assert_refused, converge, run_cases, run_module
 
 pytestmark = pytest.mark.ovs
 M = "scloud.stack.ovs_port"
