@@ -54,6 +54,9 @@ def make_celery(settings: Settings) -> Celery:
         worker_concurrency=settings.max_concurrent_jobs,
         worker_pool="threads",
         worker_send_task_events=False,
+        # Broker connection lost: the running jobs go on (their messages are redelivered, and the
+        # worker that receives one sees a live lease and waits for the job to end).
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         enable_utc=True,
     )
     return app
