@@ -64,7 +64,13 @@ def worker(
     from . import logs
     from .celery_executor import Worker
 
-    settings = get_settings()
+    from pydantic import ValidationError
+
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        typer.echo(f"invalid settings: {exc}", err=True)
+        raise typer.Exit(2) from None
     if settings.executor != "celery" or settings.broker_url is None:
         raise typer.BadParameter(
             "a worker needs SCLOUD_API_EXECUTOR=celery and SCLOUD_API_BROKER_URL", param_hint="environment"

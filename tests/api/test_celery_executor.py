@@ -399,3 +399,14 @@ def test_settings_need_a_broker_for_celery(tmp_path, inventory):
         make_settings(tmp_path, "sqlite://", inventory, executor="celery")
     with pytest.raises(ValueError, match="executor"):
         make_settings(tmp_path, "sqlite://", inventory, executor="threads")
+
+
+def test_worker_cli_needs_the_celery_executor(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCLOUD_API_")}
+    env["SCLOUD_API_STATE_DIR"] = str(tmp_path)
+    out = subprocess.run([str(SCLOUD_API), "worker"], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "SCLOUD_API_EXECUTOR=celery" in out.stderr, out.stderr
+    env["SCLOUD_API_EXECUTOR"] = "celery"
+    out = subprocess.run([str(SCLOUD_API), "worker"], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "SCLOUD_API_BROKER_URL is required" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
