@@ -61,10 +61,10 @@ def worker(
     It runs SCLOUD_API_MAX_CONCURRENT_JOBS jobs at once, from the queue SCLOUD_API_CELERY_QUEUE on
     SCLOUD_API_BROKER_URL, against the API's database. Start one or more on any node.
     """
+    from pydantic import ValidationError
+
     from . import logs
     from .celery_executor import Worker
-
-    from pydantic import ValidationError
 
     try:
         settings = get_settings()
