@@ -269,7 +269,7 @@ class InProcessExecutor(Executor):
                 )
         pid_seen = False
         final_stats: dict[str, Any] = {}
-        last_db_check = last_heartbeat = time.monotonic()
+        last_db_check, last_heartbeat = 0.0, time.monotonic()
         lost = threading.Event()
         heartbeat_every = self.lease_seconds / 3 if self.lease_seconds is not None else None
         pdd = self.settings.jobs_dir / job_id
