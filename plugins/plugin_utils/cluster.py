@@ -223,7 +223,8 @@ def parse(data):
                         f"{nwhere}.address: {address} is already the address of {seen_addresses[address]}"
                     )
                 seen_addresses[address] = node_name
-                overlay = _address(node.get("overlay_address", address), f"{nwhere}.overlay_address")
+                overlay = (_address(node["overlay_address"], f"{nwhere}.overlay_address")
+                           if "overlay_address" in node else address)
                 roles = _list(node.get("roles") or [], f"{nwhere}.roles")
                 _require(roles, f"{nwhere}.roles", f"a node needs at least one role among {', '.join(ROLES)}")
                 unknown = sorted(set(roles) - set(ROLES))
