@@ -24,7 +24,7 @@ echo "scloud-net $(ip -4 -o addr show dev eth0 | tr -s ' ')" > /dev/ttyS0
 n=0
 while true; do
   if [ -n "$speer" ]; then
-    if ping -c 1 -W 1 "$speer" > /dev/null 2>&1; then r=ok; else r=fail; fi
+    if ping -c 1 -W 3 "$speer" > /dev/null 2>&1; then r=ok; else r=fail; fi
     echo "scloud-ping $r $n $(cat /proc/uptime)" > /dev/ttyS0
   fi
   n=$((n + 1))
