@@ -14,7 +14,7 @@ PYTEST := $(BIN)/python -m pytest
 APT_PACKAGES := $(shell sed -e 's/\#.*//' packages/apt.txt | xargs)
 
 .PHONY: help install apt venv podman-conf lab-image lab up mgmt site api api-stop down test test-fast lint lint-fast \
-        sanity test-unit test-lab test-integration test-smoke test-api test-molecule bench docs clean
+        sanity test-unit test-lab test-integration test-smoke test-api test-molecule test-cluster bench docs clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' | column -t -s $$'\t'
@@ -127,8 +127,19 @@ test-integration: venv ## Every module against the real engines started on this 
 test-api: venv ## The API with real ansible-runner jobs, SQLite and PostgreSQL
 	$(PYTEST) tests/api -q
 
-test-molecule: lab-image ## Roles and playbooks on lab nodes (podman driver)
-	@for s in $$(ls molecule); do echo "== molecule $$s"; $(BIN)/molecule test -s $$s; done
+# Every scenario but `cluster`: `ha` runs each of its steps (lab, site.yml, idempotence, the same
+# verify) before its drills, so CI deploys the whole cloud once for both. `make test-cluster` runs it.
+MOLECULE_SCENARIOS ?= default libvirt ceph network ha expand
+
+test-molecule: lab-image ## Roles, playbooks and failure drills on lab nodes; prints each duration
+	@set -e; for s in $(MOLECULE_SCENARIOS); do \
+	  start=$$(date +%s); echo "== molecule $$s"; \
+	  $(BIN)/molecule test -s $$s || { echo "== molecule $$s FAILED after $$(( $$(date +%s) - start )) s"; exit 1; }; \
+	  echo "== molecule $$s passed in $$(( $$(date +%s) - start )) s"; \
+	done
+
+test-cluster: lab-image ## The whole cloud on a 3-node lab, re-run unchanged, verified end to end
+	$(BIN)/molecule test -s cluster
 
 ## ---- benchmarks and docs ------------------------------------------------------------
 bench: install ## Side-by-side measurements; writes docs/benchmarks.md
