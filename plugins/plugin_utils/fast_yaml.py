@@ -94,7 +94,7 @@ def _build(events):
             anchors[anchor] = value
         if not stack:
             root = value
-        elif type(stack[-1]) is list:
+        elif isinstance(stack[-1], list):
             stack[-1].append(value)
         elif keys[-1] is _NO_KEY:
             if not isinstance(value, (str, int, float, bool)) and value is not None:
