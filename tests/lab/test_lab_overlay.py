@@ -58,6 +58,7 @@ PLUG = """
     - name: Switch
       scloud.stack.ovn_switch:
         name: "{{ ovl_switch }}"
+        vpc: "{{ ovl_switch }}"
         cidr: "{{ ovl_cidr }}"
         dhcp: false
         state: "{{ ovl_state }}"
