@@ -2,8 +2,8 @@
 
 The lab (`make lab`) gives every node a second NIC, eth1, on the overlay network 10.89.11.0/24.
 The ovs role (ovs_underlay_bridge: br-phy) moves that address onto br-phy with eth1 plugged in, so
-the netdev datapath can send the Geneve packets; eth0 (SSH) is never touched. This deploys ovs,
-ovn_central and ovn_controller on the lab (twice: the second run changes nothing), then puts a
+the netdev datapath can send the Geneve packets; eth0 (SSH) is never touched. This deploys host,
+ovs, ovn_central and ovn_controller on the lab (twice: the second run changes nothing), then puts a
 logical switch with two ports bound on scloud-node1 and scloud-node3 (veth-backed namespaces) and
 proves they ping each other across nodes. Everything it created is removed at the end.
 """
@@ -32,6 +32,12 @@ VMS = [{"name": "ovlvm1", "ip": "192.168.77.11", "node": "scloud-node1"},
 pytestmark = pytest.mark.slow
 
 DEPLOY = """
+- name: Base configuration of the nodes (overlay sysctls, /etc/hosts), as site.yml does first
+  hosts: all:!localhost
+  become: true
+  gather_facts: true
+  roles:
+    - role: scloud.stack.host
 - name: Open vSwitch with the underlay bridge
   hosts: compute:mgmt
   become: true
@@ -146,7 +152,7 @@ def _unplug(vm):
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory):
-    """ovs + ovn_central + ovn_controller on the lab, twice; yields both runs and their durations."""
+    """host + ovs + ovn_central + ovn_controller on the lab, twice; yields both runs and their durations."""
     assert _lab_running(), "the lab is not running: make lab"
     book = tmp_path_factory.mktemp("overlay") / "deploy.yml"
     book.write_text(DEPLOY)
