@@ -219,6 +219,7 @@ def _ping(src, dst_ip, count=5):
     return out
 
 
+@pytest.mark.overlay_ping
 def test_ports_on_two_nodes_ping_over_geneve(plugged):
     # ovn-controller binds the ports and installs the flows; the first ARP may take a moment.
     deadline = time.monotonic() + 60
