@@ -15,6 +15,7 @@ description:
     it is replaced only with O(replace=true) and only when no pool uses it.
 extends_documentation_fragment:
   - scloud.stack.ceph
+  - scloud.stack.attributes
 options:
   name:
     description: Name of the rule.
@@ -49,16 +50,6 @@ options:
     description: Replace a rule that exists with other parameters, when no pool uses it.
     type: bool
     default: false
-attributes:
-  check_mode:
-    description: Reports exactly the commands a real run sends.
-    support: full
-  diff_mode:
-    description: Before and after of the rule.
-    support: full
-  idempotent:
-    description: A second run with the same options changes nothing.
-    support: full
 author:
   - SCloudStack developers (@scloudstack)
 """

@@ -16,6 +16,7 @@ description:
   - A profile used by a pool cannot change or be removed; the module fails naming the pools.
 extends_documentation_fragment:
   - scloud.stack.ceph
+  - scloud.stack.attributes
 options:
   name:
     description: Name of the profile.
@@ -51,16 +52,6 @@ options:
   crush_device_class:
     description: Only OSDs of this device class.
     type: str
-attributes:
-  check_mode:
-    description: Reports exactly the commands a real run sends.
-    support: full
-  diff_mode:
-    description: Before and after of the profile.
-    support: full
-  idempotent:
-    description: A second run with the same options changes nothing.
-    support: full
 author:
   - SCloudStack developers (@scloudstack)
 """

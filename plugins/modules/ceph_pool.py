@@ -16,6 +16,7 @@ description:
   - A no-op run costs two monitor round trips.
 extends_documentation_fragment:
   - scloud.stack.ceph
+  - scloud.stack.attributes
 options:
   name:
     description: Name of the pool.
@@ -73,16 +74,6 @@ options:
     description: Must be V(true) for O(state=absent) to delete an existing pool and its data.
     type: bool
     default: false
-attributes:
-  check_mode:
-    description: Reports exactly the commands a real run sends.
-    support: full
-  diff_mode:
-    description: Before and after of the pool.
-    support: full
-  idempotent:
-    description: A second run with the same options changes nothing.
-    support: full
 author:
   - SCloudStack developers (@scloudstack)
 """
