@@ -1,5 +1,4 @@
-#!/usr/bin/python3
-# Copyright: SCloudStack developers
+# Copyright: SCloudStack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Converge the broker's access for the API: one vhost, one user with a password and permissions on
 it, and the users that must not exist (guest).
