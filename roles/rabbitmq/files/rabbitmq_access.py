@@ -106,7 +106,7 @@ def view(spec, users, vhosts, permissions):
     """What --diff shows: vhosts, users with their tags, the API user's permissions (no password)."""
     return {
         "vhosts": vhosts,
-        "users": {name: tags for name, tags in sorted(users.items())},
+        "users": dict(sorted(users.items())),
         "permissions": {f"{spec['user']}@{spec['vhost']}": permissions},
     }
 
