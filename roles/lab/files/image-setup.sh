@@ -26,7 +26,8 @@ systemctl mask getty@tty1.service serial-getty@console.service systemd-udevd.ser
   systemd-timesyncd.service nvmf-autoconnect.service >/dev/null 2>&1 || true
 # Engines are enabled by the roles, not by the image.
 for unit in openvswitch-switch ovn-central ovn-host ovn-northd ovn-controller libvirtd virtlogd \
-  ceph.target ceph-mon.target ceph-mgr.target ceph-osd.target keepalived haproxy postgresql chrony; do
+  ceph.target ceph-mon.target ceph-mgr.target ceph-osd.target keepalived haproxy postgresql chrony \
+  rabbitmq-server epmd.socket epmd.service; do
   systemctl disable "$unit" >/dev/null 2>&1 || true
 done
 mkdir -p /root/.ssh && chmod 0700 /root/.ssh
