@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,3 +243,14 @@ def assert_refused(results, expectations):
     for result, (option, words) in zip(results, expectations, strict=True):
         assert result.failed, f"expected {option!r} to be refused, got {result.result}"
         assert result.msg.startswith(f"{option}:") and words in result.msg, result.msg
+
+
+def head_snapshot(dest: Path) -> str:
+    """Extract the committed tree (`git archive HEAD`) into ``dest``: the release the lab tests
+    deploy as `mgmt_api_source_dir`, so uncommitted edits never change the release under test."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "HEAD"], check=True, capture_output=True)
+    tar = dest.parent / f"{dest.name}.tar"
+    tar.write_bytes(archive.stdout)
+    with tarfile.open(tar) as t:
+        t.extractall(dest, filter="data")
+    return str(dest)

@@ -1,4 +1,5 @@
-"""A callback receiver on loopback that answers a scripted list of HTTP statuses."""
+"""A callback receiver (on loopback unless told another address of this machine) that answers a
+scripted list of HTTP statuses."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Receiver:
-    def __init__(self, statuses=(200,)):
+    def __init__(self, statuses=(200,), host="127.0.0.1"):
         self.statuses = list(statuses)
         self.calls: list[dict] = []
         self.cond = threading.Condition()
@@ -36,8 +37,8 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.url = f"http://{host}:{self.server.server_address[1]}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self):

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tarfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
-from tests.harness import REPO, run_playbook
+from tests.api.receiver import Receiver
+from tests.harness import REPO, head_snapshot, run_playbook
 
 INVENTORY = str(REPO / "inventories" / "lab")
 MGMT_NODES = ["scloud-node1", "scloud-node2", "scloud-node3"]
@@ -90,37 +88,6 @@ def _wait(job_id, timeout=180):
     raise AssertionError(f"job {job_id} not ended after {timeout} s: {job['status']}")
 
 
-class Receiver:
-    """Callback receiver on the lab network's gateway address of this machine."""
-
-    def __init__(self):
-        self.calls = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                outer.calls.append({"headers": dict(self.headers), "body": body, "at": time.monotonic()})
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer((GATEWAY, 0), Handler)
-        self.url = f"http://{GATEWAY}:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.mark.parametrize(("extra", "message"), [
     ({"mgmt_api_executor": "rabbit"}, "mgmt_api_executor must be local or celery"),
     ({"mgmt_api_executor": "celery", "mgmt_api_broker_url": "redis://mq:6379/0"},
@@ -140,13 +107,7 @@ def test_bad_executor_settings_are_refused_before_anything_changes(extra, messag
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
-    snapshot = tmp_path_factory.mktemp("release")
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", "HEAD"], check=True, capture_output=True)
-    tar = snapshot.parent / "head.tar"
-    tar.write_bytes(archive.stdout)
-    with tarfile.open(tar) as t:
-        t.extractall(snapshot, filter="data")
-    return str(snapshot)
+    return head_snapshot(tmp_path_factory.mktemp("release"))
 
 
 @pytest.fixture(scope="module")
@@ -234,7 +195,7 @@ def test_jobs_run_on_workers_of_several_nodes(celery):
 
 
 def test_killed_worker_job_is_taken_over_by_another_node(celery):
-    with Receiver() as rx:
+    with Receiver(host=GATEWAY) as rx:
         job_id = _submit(callback_url=rx.url, diagnostics_sleep=12)
         deadline = time.monotonic() + 120
         while True:  # until the sleep task runs on one worker

@@ -9,14 +9,13 @@ found: every service running, keepalived started again on the node it was stoppe
 from __future__ import annotations
 
 import subprocess
-import tarfile
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.harness import REPO, run_playbook
+from tests.harness import REPO, head_snapshot, run_playbook
 
 INVENTORY = str(REPO / "inventories" / "lab")
 MGMT_NODES = ["scloud-node1", "scloud-node2", "scloud-node3"]
@@ -46,13 +45,7 @@ def _lab_running():
 def deployed(tmp_path_factory):
     """mgmt.yml twice on the lab, with the committed tree as the release; yields both runs."""
     assert _lab_running(), "the lab is not running: make lab"
-    snapshot = tmp_path_factory.mktemp("release")
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", "HEAD"], check=True, capture_output=True)
-    tar = snapshot.parent / "head.tar"
-    tar.write_bytes(archive.stdout)
-    with tarfile.open(tar) as t:
-        t.extractall(snapshot, filter="data")
-    extra = {"mgmt_api_source_dir": str(snapshot)}
+    extra = {"mgmt_api_source_dir": head_snapshot(tmp_path_factory.mktemp("release"))}
     runs = []
     for _ in range(2):
         start = time.monotonic()
