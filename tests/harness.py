@@ -254,3 +254,14 @@ def head_snapshot(dest: Path) -> str:
     with tarfile.open(tar) as t:
         t.extractall(dest, filter="data")
     return str(dest)
+
+
+def node_exec(name: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command in a lab node container (`podman exec`), output captured as text."""
+    return subprocess.run(["podman", "exec", name, *argv], check=check, capture_output=True, text=True)
+
+
+def containers_running(names) -> bool:
+    """True when every container named is running on this machine."""
+    out = subprocess.run(["podman", "ps", "--format", "{{.Names}}"], capture_output=True, text=True)
+    return set(names) <= set(out.stdout.split())

@@ -14,14 +14,13 @@ test_mgmt_plane.py, so edits in the work tree meanwhile do not make the re-run c
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 
 import httpx
 import pytest
 
 from tests.api.receiver import Receiver
-from tests.harness import REPO, head_snapshot, run_playbook
+from tests.harness import REPO, containers_running, head_snapshot, node_exec, run_playbook
 
 INVENTORY = str(REPO / "inventories" / "lab")
 MGMT_NODES = ["scloud-node1", "scloud-node2", "scloud-node3"]
@@ -40,13 +39,11 @@ _STATE = {"back_to_local": False}
 pytestmark = pytest.mark.slow
 
 
-def _node(name, *argv, check=True):
-    return subprocess.run(["podman", "exec", name, *argv], check=check, capture_output=True, text=True)
+_node = node_exec
 
 
 def _lab_running():
-    out = subprocess.run(["podman", "ps", "--format", "{{.Names}}"], capture_output=True, text=True)
-    return set(MGMT_NODES) <= set(out.stdout.split())
+    return containers_running(MGMT_NODES)
 
 
 def _job_row(job_id):

@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from tests.harness import REPO, run_playbook
+from tests.harness import REPO, containers_running, node_exec, run_playbook
 
 INVENTORY = str(REPO / "inventories" / "lab")
 NODES = {"scloud-node1": ("10.89.10.11", "10.89.11.11"),
@@ -117,13 +117,11 @@ PORTS = """
 """
 
 
-def _node(name, *argv, check=True):
-    return subprocess.run(["podman", "exec", name, *argv], check=check, capture_output=True, text=True)
+_node = node_exec
 
 
 def _lab_running():
-    out = subprocess.run(["podman", "ps", "--format", "{{.Names}}"], capture_output=True, text=True)
-    return set(NODES) <= set(out.stdout.split())
+    return containers_running(NODES)
 
 
 def _changed(run):

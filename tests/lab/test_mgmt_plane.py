@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.harness import REPO, head_snapshot, run_playbook
+from tests.harness import REPO, containers_running, head_snapshot, node_exec, run_playbook
 
 INVENTORY = str(REPO / "inventories" / "lab")
 MGMT_NODES = ["scloud-node1", "scloud-node2", "scloud-node3"]
@@ -27,8 +27,7 @@ FAILOVER_LIMIT = 5.0
 pytestmark = pytest.mark.slow
 
 
-def _node(name, *argv, check=True):
-    return subprocess.run(["podman", "exec", name, *argv], check=check, capture_output=True, text=True)
+_node = node_exec
 
 
 def _vip_holders():
@@ -37,8 +36,7 @@ def _vip_holders():
 
 
 def _lab_running():
-    out = subprocess.run(["podman", "ps", "--format", "{{.Names}}"], capture_output=True, text=True)
-    return set(MGMT_NODES) <= set(out.stdout.split())
+    return containers_running(MGMT_NODES)
 
 
 @pytest.fixture(scope="module")
