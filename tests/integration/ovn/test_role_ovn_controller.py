@@ -1,8 +1,9 @@
 """The chassis settings of the ovn_controller role, against a real (private) Open vSwitch database.
 
 The role's package and service tasks need systemd (Molecule covers them on lab nodes); its
-chassis tasks (one read, one ``ovs-vsctl set`` only when something differs) run here against an
-ovsdb-server of the test's own, so the shared fixture's chassis is never repointed.
+chassis tasks (one read, one ``ovs-vsctl set`` only when something differs, the file that keeps the
+chassis name across restarts) run here against an ovsdb-server and a directory of the test's own,
+so neither the shared fixture's chassis nor this machine's /etc/openvswitch is touched.
 """
 
 from __future__ import annotations
@@ -49,13 +50,19 @@ def test_chassis_settings_applied_once(private_ovsdb):
                  "ovn_controller_bridge_mappings": [{"network": "physnet1", "bridge": "br-ex"}]},
     }]}]
     with tempfile.TemporaryDirectory() as tmp:
+        system_id_file = Path(tmp) / "system-id.conf"
+        play[0]["tasks"][0]["vars"]["ovn_controller_system_id_file"] = str(system_id_file)
         path = Path(tmp) / "play.yml"
         path.write_text(json.dumps(play))
         check = run_playbook(path, check=True)
         assert check.ok, check.stdout[-3000:]
+        # Check mode predicts both changes (the settings, the file) and makes neither.
+        assert check.changed_count() == 2, check.stdout[-3000:]
+        assert not system_id_file.exists()
         first = run_playbook(path)
         assert first.ok, first.stdout[-3000:]
-        assert first.changed_count() == 1
+        assert first.changed_count() == 2
+        assert system_id_file.read_text() == "role-test-chassis\n"
         ids = subprocess.run(["ovs-vsctl", f"--db={private_ovsdb}", "get", "Open_vSwitch", ".",
                               "external_ids"], capture_output=True, text=True, check=True).stdout
         for expected in ('ovn-remote="tcp:192.0.2.1:6642,tcp:192.0.2.2:6642"', "system-id=role-test-chassis",
