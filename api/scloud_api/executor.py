@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import metrics
 from .catalogue import Catalogue
+from .extravars import write_extravars
 from .models import Job, JobEvent, utcnow
 from .redact import redact_event, secret_values
 from .settings import Settings
@@ -358,11 +359,12 @@ class InProcessExecutor(Executor):
         if job.diff:
             cmdline.append("--diff")
         inventory = self.settings.inventory_path
+        # Caller data is data: every string tagged !unsafe in env/extravars, never templated.
+        write_extravars(pdd, job.extra_vars or {})
         kwargs: dict[str, Any] = dict(
             private_data_dir=str(pdd),
             playbook=str(entry.file),
             project_dir=str(entry.file.parent),
-            extravars=job.extra_vars or {},
             limit=job.limit,
             cmdline=" ".join(cmdline) or None,
             envvars=runner_env(self.settings),

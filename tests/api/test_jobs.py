@@ -20,9 +20,9 @@ SECRET = "tok-S3cr3t-4242"
 
 def test_job_matches_ansible_runner_and_redacts(api, inventory):
     extra = {
-        "diagnostics_command": ["echo", SECRET],
+        "diagnostics_command": ["kernel", "hostname"],
         "diagnostics_token": SECRET,
-        "diagnostics_message": "hi",
+        "diagnostics_message": f"hi {SECRET}",
     }
     with api.client() as c:
         r = c.post("/v1/jobs", json={"playbook": "diagnostics", "extra_vars": extra, "limit": "lab"})
@@ -62,8 +62,10 @@ def test_job_matches_ansible_runner_and_redacts(api, inventory):
     kinds = {e["event"] for e in events}
     assert {"playbook_on_start", "runner_on_ok", "playbook_on_stats"} <= kinds
     assert SECRET not in json.dumps(events)
-    cmd = [e for e in events if e["event"] == "runner_on_ok" and e["task"] == "Run the diagnostic command"]
-    assert cmd and "********" in json.dumps(cmd[0]["data"]["res"])
+    report = [e for e in events if e["event"] == "runner_on_ok" and e["task"] == "Report"]
+    assert report and report[0]["data"]["res"]["msg"].startswith("hi ********: ")
+    ran = [e for e in events if e["event"] == "runner_item_on_ok" and e["task"] == "Run the diagnostics"]
+    assert [e["data"]["res"]["cmd"] for e in ran] == [["uname", "-r"], ["hostname"]]
     no_log = [
         e for e in events if e["event"] == "runner_on_ok" and e["task"] == "Use the token without showing it"
     ]
@@ -89,8 +91,7 @@ def test_failed_job_and_listing(api):
             "/v1/jobs",
             json={
                 "playbook": "diagnostics",
-                # The command prints a NUL: PostgreSQL text cannot store it as is.
-                "extra_vars": {"diagnostics_fail": True, "diagnostics_command": ["printf", "a\\000b"]},
+                "extra_vars": {"diagnostics_fail": True, "diagnostics_command": ["hostname"]},
                 "check": True,
                 "diff": True,
             },
@@ -105,10 +106,22 @@ def test_failed_job_and_listing(api):
         assert c.get("/v1/jobs", params={"status": "successful"}).json()["total"] == 0
         assert c.get("/v1/playbooks").json()["items"][0]["name"] == "diagnostics"
         events = c.get(f"/v1/jobs/{job['id']}/events", params={"limit": 1000}).json()["items"]
-        out = [
-            e for e in events if e["event"] == "runner_on_ok" and e["task"] == "Run the diagnostic command"
-        ]
-        assert out[0]["data"]["res"]["stdout"] == "a\ufffdb"
+        # Check mode: the command is reported, not run.
+        kinds = [e["event"] for e in events if e["task"] == "Run the diagnostics"]
+        assert "runner_item_on_skipped" in kinds and not {"runner_on_ok", "runner_item_on_ok"} & set(kinds)
+
+
+def test_nul_in_output_is_stored(api_factory):
+    """A command printing a NUL: its event is stored on PostgreSQL too, the NUL replaced."""
+    api = api_factory(
+        catalogue_path=REPO / "tests/api/playbooks/catalogue.yml", playbook_dir=REPO / "tests/api/playbooks"
+    )
+    with api.client() as c:
+        job = api.wait(c.post("/v1/jobs", json={"playbook": "nul_output"}).json()["id"])
+        assert job["status"] == "successful", job
+        events = c.get(f"/v1/jobs/{job['id']}/events", params={"limit": 1000}).json()["items"]
+    out = [e for e in events if e["event"] == "runner_on_ok" and e["task"] == "Print a NUL"]
+    assert out[0]["data"]["res"]["stdout"] == "a\ufffdb"
 
 
 def _pgid_members(pgid: int) -> list[int]:

@@ -31,6 +31,9 @@ def catalogue():
         ({"diagnostics_sleep": 3601}, "maximum"),
         ({"diagnostics_command": []}, "minItems"),
         ({"diagnostics_command": "uname -r"}, "type"),
+        ({"diagnostics_command": ["uname", "-r"]}, "enum"),
+        ({"diagnostics_command": ["sh"]}, "enum"),
+        ({"diagnostics_command": ["hostname", "hostname"]}, "uniqueItems"),
         ({"diagnostics_fail": "yes"}, "type"),
     ],
 )
@@ -41,7 +44,7 @@ def test_validate_vars_refuses(catalogue, extra, rule):
 
 
 def test_validate_vars_accepts(catalogue):
-    validate_vars(catalogue.get("diagnostics"), {"diagnostics_command": ["true"], "diagnostics_sleep": 0})
+    validate_vars(catalogue.get("diagnostics"), {"diagnostics_command": ["kernel", "disk"], "diagnostics_sleep": 0})
     validate_vars(catalogue.get("volume"), {"volume_pool": "rbd", "volume_name": "v", "volume_size": "10G"})
     with pytest.raises(Invalid):
         validate_vars(
