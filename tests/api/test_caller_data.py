@@ -178,13 +178,19 @@ def test_check_mode_runs_no_command(api):
     with api.client() as c:
         r = c.post(
             "/v1/jobs",
-            json={"playbook": "diagnostics", "check": True, "extra_vars": {"diagnostics_command": ["hostname"]}},
+            json={
+                "playbook": "diagnostics",
+                "check": True,
+                "extra_vars": {"diagnostics_command": ["hostname"]},
+            },
         )
         job = api.wait(r.json()["id"])
         events = c.get(f"/v1/jobs/{job['id']}/events", params={"limit": 1000}).json()["items"]
     assert job["status"] == "successful", job
     ran = [e for e in events if e["task"] == "Run the diagnostics" and e["event"] == "runner_item_on_ok"]
-    skipped = [e for e in events if e["task"] == "Run the diagnostics" and e["event"] == "runner_item_on_skipped"]
+    skipped = [
+        e for e in events if e["task"] == "Run the diagnostics" and e["event"] == "runner_item_on_skipped"
+    ]
     assert not ran and len(skipped) == 1, [e["event"] for e in events if e["task"] == "Run the diagnostics"]
 
 
@@ -194,6 +200,8 @@ def test_check_mode_runs_no_command(api):
 )
 def test_diagnostics_refuses_other_commands(api, command):
     with api.client() as c:
-        r = c.post("/v1/jobs", json={"playbook": "diagnostics", "extra_vars": {"diagnostics_command": command}})
+        r = c.post(
+            "/v1/jobs", json={"playbook": "diagnostics", "extra_vars": {"diagnostics_command": command}}
+        )
     assert r.status_code == 422, r.text
     assert all(e["loc"][:3] == ["body", "extra_vars", "diagnostics_command"] for e in r.json()["errors"])

@@ -44,7 +44,9 @@ def test_validate_vars_refuses(catalogue, extra, rule):
 
 
 def test_validate_vars_accepts(catalogue):
-    validate_vars(catalogue.get("diagnostics"), {"diagnostics_command": ["kernel", "disk"], "diagnostics_sleep": 0})
+    validate_vars(
+        catalogue.get("diagnostics"), {"diagnostics_command": ["kernel", "disk"], "diagnostics_sleep": 0}
+    )
     validate_vars(catalogue.get("volume"), {"volume_pool": "rbd", "volume_name": "v", "volume_size": "10G"})
     with pytest.raises(Invalid):
         validate_vars(
