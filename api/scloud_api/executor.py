@@ -96,7 +96,7 @@ def job_env(settings: Settings, job_id: str, attempt: int, pdd: Path, control_di
     env.update(runner_env(settings))
     env["ANSIBLE_LOCAL_TEMP"] = str(pdd / "tmp")  # module payloads with their arguments: job data
     env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(control_dir)
-    env.update(marker_env(job_id, attempt))
+    env.update(marker_env(job_id, attempt, pdd))
     return env
 
 
@@ -263,7 +263,7 @@ class InProcessExecutor(Executor):
         """What jobs interrupted by a crash left on this host, once no job of this runner runs:
         the processes of jobs whose runner process is gone, and every private data dir (with its
         ``env/extravars``) of a job that is not active in the database."""
-        if n := kill_orphans():
+        if n := kill_orphans(self.settings.jobs_dir):
             log.warning("killed the processes of jobs whose runner died", extra={"count": n})
         jobs_dir = self.settings.jobs_dir
         try:

@@ -8,7 +8,8 @@ process of a job instead carries ``SCLOUD_JOB_ID=<job id>`` in its environment: 
 inherited by every descendant through fork and exec, readable in ``/proc/<pid>/environ`` by the
 same user (or root), and still there after a restart of the API, whose new process finds the
 processes of the jobs it marks interrupted without any state of the old one. Descendants of a
-marked process are the job's too (``sudo`` resets the environment of what it runs).
+marked process are the job's too (``sudo`` resets the environment of what it runs). The attempt,
+the runner process and the data dir are marked too (see below).
 
 Why not a cgroup: creating one needs root or a delegated subtree (systemd ``Delegate=yes``); the
 API runs unprivileged on plain Debian hosts and as a systemd service whose cgroup belongs to
@@ -18,6 +19,9 @@ kills everything when the unit stops; the marker covers a cancel, a timeout and 
 Only processes whose marker names the job (and their descendants) are signalled: never the API
 process or its ancestors, never another job's. Signals go through a pidfd opened before the
 process is checked, so a pid reused meanwhile is never hit.
+
+Limits: a process that both clears its environment and leaves its parent (double fork) escapes;
+processes of another user (``become``) cannot be signalled by an unprivileged API anyway.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import signal
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 log = logging.getLogger("scloud_api.jobprocs")
 
@@ -36,6 +41,8 @@ MARK = "SCLOUD_JOB_ID"
 ATTEMPT = "SCLOUD_JOB_ATTEMPT"
 # The process (pid:start time) that runs the job: its orphans are found once it is gone.
 RUNNER = "SCLOUD_JOB_RUNNER"
+# The job's private data dir: whose jobs they are (another installation on the host has its own).
+DIR = "SCLOUD_JOB_DIR"
 _PROC = "/proc"
 
 
@@ -48,6 +55,7 @@ class _Proc:
     job: str | None = None
     attempt: str | None = None
     runner: str | None = None
+    dir: str | None = None
 
 
 def _stat(pid: int) -> tuple[int, int, bool] | None:
@@ -67,7 +75,12 @@ def _marks(pid: int) -> dict[str, str]:
         return {}
     if b"SCLOUD_JOB_" not in data:
         return {}
-    fields = {MARK.encode(): "job", ATTEMPT.encode(): "attempt", RUNNER.encode(): "runner"}
+    fields = {
+        MARK.encode(): "job",
+        ATTEMPT.encode(): "attempt",
+        RUNNER.encode(): "runner",
+        DIR.encode(): "dir",
+    }
     marks = {}
     for item in data.split(b"\0"):
         if item.startswith(b"SCLOUD_JOB_"):
@@ -111,14 +124,15 @@ def runner_token(pid: int | None = None) -> str:
 def _runner_alive(token: str) -> bool:
     pid, _, start = token.partition(":")
     try:
-        return runner_token(int(pid)) == f"{int(pid)}:{int(start)}"
+        st = _stat(int(pid))
+        return st is not None and not st[2] and st[1] == int(start)
     except ValueError:
         return False
 
 
-def marker_env(job_id: str, attempt: int) -> dict[str, str]:
+def marker_env(job_id: str, attempt: int, pdd: Path) -> dict[str, str]:
     """The variables that tag every process of the job (see the module docstring)."""
-    return {MARK: job_id, ATTEMPT: str(attempt), RUNNER: runner_token()}
+    return {MARK: job_id, ATTEMPT: str(attempt), RUNNER: runner_token(), DIR: str(pdd)}
 
 
 def _select(procs: dict[int, _Proc], marked: Iterable[int]) -> dict[int, _Proc]:
@@ -203,13 +217,21 @@ def kill_job(job_id: str, attempt: int | None = None, grace: float = 2.0) -> int
     return _kill(lambda: job_processes(job_id, attempt), job_id, grace)
 
 
-def kill_orphans(grace: float = 2.0) -> int:
-    """Kill the processes of jobs whose runner (an API or worker process) is gone: they belong to
-    jobs interrupted by a crash, which another runner may have taken over since."""
+def kill_orphans(jobs_dir: Path, grace: float = 2.0) -> int:
+    """Kill the processes of the jobs under ``jobs_dir`` whose runner (an API or worker process) is
+    gone: jobs interrupted by a crash, which another runner may have taken over since."""
+    home = str(jobs_dir)
 
     def find() -> dict[int, _Proc]:
         procs = _snapshot()
-        marked = [p.pid for p in procs.values() if p.job and not (p.runner and _runner_alive(p.runner))]
+        marked = [
+            p.pid
+            for p in procs.values()
+            if p.job
+            and p.dir
+            and os.path.dirname(p.dir) == home
+            and not (p.runner and _runner_alive(p.runner))
+        ]
         return _select(procs, marked)
 
     return _kill(find, "orphans", grace)
