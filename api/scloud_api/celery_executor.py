@@ -150,6 +150,9 @@ class Worker:
         return outcome
 
     def run(self, hostname: str | None = None, loglevel: str = "INFO") -> None:
+        # A worker that died left its jobs' processes and data dirs: its messages go to other
+        # workers (which take the jobs over), not what ran here.
+        self.runner.clean_host()
         argv = [
             "worker",
             f"--hostname={hostname or 'scloud@' + self.settings.node_name}",

@@ -1,8 +1,10 @@
-"""Job execution: one interface, and the in-process executor over ansible-runner ``run_async``.
+"""Job execution: one interface, and the in-process executor over ansible-runner.
 
 The in-process executor runs at most ``max_concurrent_jobs`` playbooks at once on worker threads;
 further jobs wait in a FIFO queue with status ``queued``. Each job gets its own private data dir
-(mode 0700, removed afterwards), an explicit cancel callback and the job timeout.
+(mode 0700, removed afterwards), an environment built from an allow-list (never the API's own), an
+explicit cancel callback and the job timeout; when it ends, however it ends, every process it
+started on this host is killed (see :mod:`.jobprocs`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import queue
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -21,14 +24,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import ansible_runner
+from ansible_runner.interface import init_runner
+from ansible_runner.utils import get_callback_dir
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import metrics
 from .catalogue import Catalogue
 from .extravars import write_extravars
-from .models import Job, JobEvent, utcnow
+from .jobprocs import kill_job, kill_orphans, marker_env
+from .models import ACTIVE_STATUSES, Job, JobEvent, utcnow
 from .redact import redact_event, secret_values
 from .settings import Settings
 
@@ -53,6 +58,85 @@ def runner_env(settings: Settings) -> dict[str, str]:
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
     }
+
+
+# What a job may see of the API's environment: what Ansible, ssh and Python need (the search path, the
+# home with ~/.ssh, the locale, the temp dir, an ssh agent), nothing else. The API's settings and
+# secrets (SCLOUD_API_WEBHOOK_SECRET, SCLOUD_API_DATABASE_URL, a broker URL with its password),
+# proxies with credentials and whatever else the service manager put there stay out: ansible-runner
+# would copy all of os.environ, where ``lookup('env', ...)`` or a module's output could show it.
+_ENV_ALLOWED = frozenset(
+    {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "SSH_AUTH_SOCK"}
+)
+# What ansible-runner adds to the environment it prepares (its event callback, artifact dir, fact
+# cache): kept. Its ANSIBLE_CALLBACK_PLUGINS is rebuilt, as it appends to the API's own value.
+_RUNNER_ENV = (
+    "ANSIBLE_STDOUT_CALLBACK",
+    "AWX_ISOLATED_DATA_DIR",
+    "ANSIBLE_CACHE_PLUGIN",
+    "ANSIBLE_CACHE_PLUGIN_CONNECTION",
+    "ANSIBLE_RETRY_FILES_ENABLED",
+    "ANSIBLE_HOST_KEY_CHECKING",
+)
+# ssh binds its ControlPath socket (at most 108 bytes) as <dir>/<10-char hash>.<16 random chars>.
+_CONTROL_DIR_MAX = 108 - 1 - 10 - 17 - 1
+
+
+def control_path_dir(pdd: Path) -> Path:
+    """The job's own ssh ControlPersist directory: the sweep at the end of a job kills its ssh
+    masters, so they must never be shared with another job (ansible's default ~/.ansible/cp is)."""
+    cp = pdd / "cp"
+    if len(os.fsencode(cp)) <= _CONTROL_DIR_MAX:
+        return cp
+    return Path(tempfile.mkdtemp(prefix="scloud-cp-"))  # a deep state dir: a short private one
+
+
+def job_env(settings: Settings, job_id: str, attempt: int, pdd: Path, control_dir: Path) -> dict[str, str]:
+    """The whole environment of a job's ansible-playbook (ansible-runner adds its own keys)."""
+    env = {k: v for k, v in os.environ.items() if k in _ENV_ALLOWED or k.startswith("LC_")}
+    env.update(runner_env(settings))
+    env["ANSIBLE_LOCAL_TEMP"] = str(pdd / "tmp")  # module payloads with their arguments: job data
+    env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(control_dir)
+    env.update(marker_env(job_id, attempt, pdd))
+    return env
+
+
+def confine_env(prepared: dict[str, str], wanted: dict[str, str]) -> dict[str, str]:
+    """``wanted`` plus only the keys ansible-runner itself set in ``prepared`` (which it seeded with
+    a copy of os.environ)."""
+    env = dict(wanted)
+    env.update({k: prepared[k] for k in _RUNNER_ENV if k in prepared})
+    env["ANSIBLE_CALLBACK_PLUGINS"] = os.pathsep.join(
+        filter(None, (wanted.get("ANSIBLE_CALLBACK_PLUGINS"), get_callback_dir()))
+    )
+    return env
+
+
+def remove_job_data(pdd: Path, keep: bool = False) -> None:
+    """The private data dir goes when its job ends; with ``keep`` (debugging) all but ``env/``,
+    where the runner keeps the extra vars, the environment, passwords and ssh key of the job."""
+    shutil.rmtree(pdd / "env" if keep else pdd, ignore_errors=True)
+
+
+def sweep_jobs_dir(jobs_dir: Path, active: set[str], keep: bool = False) -> list[str]:
+    """Remove the data of every job under ``jobs_dir`` that is not ``active`` (left by a crash).
+    Returns the names removed."""
+    removed = []
+    try:
+        entries = list(jobs_dir.iterdir())
+    except FileNotFoundError:
+        return removed
+    for entry in entries:
+        if entry.name in active:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            if keep and not (entry / "env").exists():
+                continue
+            remove_job_data(entry, keep)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry.name)
+    return removed
 
 
 def _text(value: Any) -> str | None:
@@ -176,6 +260,29 @@ class InProcessExecutor(Executor):
         for t in self.workers:
             t.join(timeout=30)
 
+    def clean_host(self) -> None:
+        """What jobs interrupted by a crash left on this host, once no job of this runner runs:
+        the processes of jobs whose runner process is gone, and every private data dir (with its
+        ``env/extravars``) of a job that is not active in the database."""
+        if n := kill_orphans(self.settings.jobs_dir):
+            log.warning("killed the processes of jobs whose runner died", extra={"count": n})
+        jobs_dir = self.settings.jobs_dir
+        try:
+            names = [e.name for e in jobs_dir.iterdir()]
+        except FileNotFoundError:
+            return
+        ids = [n for n in names if len(n) <= 36]
+        with self.sm() as s:
+            active = (
+                set(s.scalars(select(Job.id).where(Job.id.in_(ids), Job.status.in_(ACTIVE_STATUSES))))
+                if ids
+                else set()
+            )
+        if removed := sweep_jobs_dir(jobs_dir, active, self.settings.keep_job_dirs):
+            log.warning(
+                "removed the data of ended jobs", extra={"jobs": removed[:100], "count": len(removed)}
+            )
+
     # Work ----------------------------------------------------------------------------------------
     def _worker(self) -> None:
         while True:
@@ -243,6 +350,10 @@ class InProcessExecutor(Executor):
                 "job taken over from a runner whose lease expired",
                 extra={"job_id": job_id, "attempt": attempt, "node": self.settings.node_name},
             )
+            # The interrupted attempt may have left processes and data on this host.
+            if n := kill_job(job_id):
+                log.warning("killed the previous attempt's processes", extra={"job_id": job_id, "count": n})
+            remove_job_data(self.settings.jobs_dir / job_id)
         entry = self.catalogue.entries().get(job.playbook)
         if entry is None:
             self._finish(job_id, "failed", reason="playbook_removed_from_catalogue", attempt=attempt)
@@ -271,11 +382,20 @@ class InProcessExecutor(Executor):
         pid_seen = False
         final_stats: dict[str, Any] = {}
         last_db_check, last_heartbeat = 0.0, time.monotonic()
-        lost = threading.Event()
+        lost, timed_out, killed = threading.Event(), threading.Event(), threading.Event()
         heartbeat_every = self.lease_seconds / 3 if self.lease_seconds is not None else None
         pdd = self.settings.jobs_dir / job_id
         pdd.mkdir(mode=0o700, parents=True, exist_ok=True)
+        control_dir = control_path_dir(pdd)
         started = time.monotonic()
+
+        def stop_processes() -> bool:
+            """Every process of this attempt, SIGTERM then SIGKILL: ansible-runner's own cancel and
+            timeout kill only ansible-playbook's process group, not the workers in their sessions."""
+            if not killed.is_set():
+                killed.set()
+                kill_job(job_id, attempt)
+            return True
 
         def event_handler(event: dict[str, Any]) -> bool:
             nonlocal seq, pid_seen
@@ -331,8 +451,11 @@ class InProcessExecutor(Executor):
         def cancel_callback() -> bool:
             nonlocal last_db_check, last_heartbeat
             if flag.is_set():
-                return True
+                return stop_processes()
             now = time.monotonic()
+            if now - started > self.settings.job_timeout:  # here, not the runner's: it kills too little
+                timed_out.set()
+                return stop_processes()
             if heartbeat_every is not None and now - last_heartbeat >= heartbeat_every:
                 last_heartbeat = now
                 with self.sm.begin() as s:
@@ -345,13 +468,13 @@ class InProcessExecutor(Executor):
                     log.error("job taken over by another runner: stopping", extra={"job_id": job_id})
                     lost.set()
                     flag.set()
-                    return True
+                    return stop_processes()
             if now - last_db_check >= 1.0:  # a cancel may come through another API node
                 last_db_check = now
                 with self.sm() as s:
                     if s.scalar(select(Job.cancel_requested).where(Job.id == job_id)):
                         flag.set()
-            return flag.is_set()
+            return stop_processes() if flag.is_set() else False
 
         cmdline = []
         if job.check:
@@ -361,16 +484,16 @@ class InProcessExecutor(Executor):
         inventory = self.settings.inventory_path
         # Caller data is data: every string tagged !unsafe in env/extravars, never templated.
         write_extravars(pdd, job.extra_vars or {})
+        env = job_env(self.settings, job_id, attempt, pdd, control_dir)
         kwargs: dict[str, Any] = dict(
             private_data_dir=str(pdd),
             playbook=str(entry.file),
             project_dir=str(entry.file.parent),
             limit=job.limit,
             cmdline=" ".join(cmdline) or None,
-            envvars=runner_env(self.settings),
+            envvars=env,
             quiet=True,
             ident="run",
-            timeout=self.settings.job_timeout,
             settings={"pexpect_timeout": 0.2, "suppress_ansible_output": True},
             event_handler=event_handler,
             status_handler=status_handler,
@@ -379,19 +502,29 @@ class InProcessExecutor(Executor):
         if inventory.exists():
             kwargs["inventory"] = str(inventory)
         try:
-            thread, runner = ansible_runner.run_async(**kwargs)
-            thread.join()
+            runner = init_runner(**kwargs)
+            runner.config.env = confine_env(runner.config.env, env)
+            runner.run()  # on this worker thread: it only waits for ansible-playbook
             status, rc, stats = runner.status, runner.rc, final_stats
         finally:
             with self._lock:
                 self.cancel_flags.pop(job_id, None)
                 self.running.discard(job_id)
             metrics.JOBS_RUNNING.dec()
-            if not self.settings.keep_job_dirs:
-                shutil.rmtree(pdd, ignore_errors=True)
+            try:
+                # Whatever outlived ansible-playbook: workers after the runner's SIGKILL of its group,
+                # the job's ssh masters, forgotten async tasks. None may outlive the job.
+                if n := kill_job(job_id, attempt):
+                    log.info("killed processes the job left", extra={"job_id": job_id, "count": n})
+            finally:
+                remove_job_data(pdd, self.settings.keep_job_dirs)
+                if not control_dir.is_relative_to(pdd):
+                    shutil.rmtree(control_dir, ignore_errors=True)
         if lost.is_set():
             return "lost"
         reason = None
+        if status == "canceled" and timed_out.is_set():
+            status = "timeout"
         if status == "canceled" and self._stopping.is_set():
             status, reason = "failed", "interrupted"
         elif status == "canceled":

@@ -19,6 +19,7 @@ from .catalogue import Catalogue, Inventory, validate_vars
 from .db import make_engine, make_sessionmaker, upgrade
 from .errors import Conflict, Forbidden, Invalid, NotFound, NotImplementedYet, ServiceUnavailable
 from .executor import Executor, InProcessExecutor, kill_orphan, runner_env
+from .jobprocs import kill_job
 from .models import ACTIVE_STATUSES, TERMINAL_STATUSES, IdempotencyKey, Job, utcnow
 from .redact import redact_vars
 from .schemas import CallbackAttemptPublic, HostStats, JobCreate, JobPublic
@@ -150,12 +151,8 @@ class Services:
             ).all()
             interrupted = []
             for job in jobs:
-                if kill_orphan(job.pid):
-                    log.warning(
-                        "killed the orphaned ansible-playbook", extra={"job_id": job.id, "pid": job.pid}
-                    )
                 job.status, job.reason, job.finished_at = "failed", "interrupted", utcnow()
-                interrupted.append(job.id)
+                interrupted.append((job.id, job.pid))
             since = utcnow() - timedelta(hours=24)
             pending = s.scalars(
                 select(Job.id).where(
@@ -165,10 +162,19 @@ class Services:
                     Job.finished_at >= since,
                 )
             ).all()
-        for job_id in interrupted:
+        for job_id, pid in interrupted:
+            # Every process it started: Ansible's workers and their children outlive the API.
+            if n := kill_job(job_id):
+                log.warning(
+                    "killed the processes of the interrupted job", extra={"job_id": job_id, "count": n}
+                )
+            if kill_orphan(pid):  # an ansible-playbook started before processes were marked
+                log.warning("killed the orphaned ansible-playbook", extra={"job_id": job_id, "pid": pid})
             log.warning("job interrupted by an API restart", extra={"job_id": job_id})
             metrics.JOBS_FINISHED.labels(playbook="unknown", status="failed").inc()
-        for job_id in set(pending) | set(interrupted):
+        if isinstance(self.executor, InProcessExecutor):
+            self.executor.clean_host()  # before a callback tells anyone the job ended
+        for job_id in set(pending) | {job_id for job_id, _ in interrupted}:
             self.callbacks.dispatch(job_id)  # no-op for jobs whose callback was delivered
 
     # Jobs ----------------------------------------------------------------------------------------

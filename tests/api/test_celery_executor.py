@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from .conftest import REPO, free_port, make_settings
 from .receiver import Receiver
+from .test_job_isolation import _environ, job_processes, sleep_seconds, sleeps, wait_for
 
 ERTS_EPMD = sorted(Path("/usr/lib/erlang").glob("erts-*/bin/epmd"))
 RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
@@ -353,18 +354,45 @@ def test_killed_worker_job_is_taken_over_by_the_other(cluster):
 def test_cancel_reaches_the_worker(cluster):
     cluster.start_workers("worker-a")
     api = cluster.api
-    (job_id,) = submit(api, 1, None, diagnostics_sleep=120)
-    deadline = time.monotonic() + 90
-    while cluster.job_row(job_id).status != "running" or not cluster.job_row(job_id).pid:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    seconds = sleep_seconds()
+    (job_id,) = submit(api, 1, None, diagnostics_sleep=seconds)
+    wait_for(lambda: sleeps(seconds), 90, "the job's sleep never started")
     t0 = time.monotonic()
     with api.client() as c:
         assert c.post(f"/v1/jobs/{job_id}/cancel").status_code == 202
     job = api.wait(job_id, timeout=60)
     assert job["status"] == "canceled" and job["reason"] == "canceled", job
     assert cluster.job_row(job_id).node == "worker-a"
+    assert sleeps(seconds) == [] and job_processes(job_id) == []
     print(f"\ncancel through the API stopped the job on the worker in {time.monotonic() - t0:.1f}s")
+
+
+def test_killed_worker_leaves_no_process_after_the_takeover(cluster):
+    """The processes of the dead worker's attempt (Ansible's workers and their sleep outlive it) are
+    killed when another worker on the host takes the job over; a cancel then kills the new one's."""
+    cluster.start_workers("worker-a", "worker-b")
+    api = cluster.api
+    seconds = sleep_seconds()
+    (job_id,) = submit(api, 1, None, diagnostics_sleep=seconds)
+    (first,) = wait_for(lambda: sleeps(seconds), 90, "the job's sleep never started")
+    victim = cluster.job_row(job_id).node
+    cluster.workers[victim].proc.send_signal(signal.SIGKILL)
+    cluster.workers[victim].proc.wait(timeout=10)
+    time.sleep(1)
+    assert sleeps(seconds) == [first], "the sleep outlives its worker"
+    wait_for(lambda: cluster.job_row(job_id).attempts >= 2, 60, "not taken over")
+    # Killed by the worker that took the job over, before it started the playbook again.
+    second = wait_for(
+        lambda: [pid for pid in sleeps(seconds) if pid != first and _environ(pid)],
+        90,
+        "the second attempt's sleep never started",
+    )
+    assert first not in sleeps(seconds)
+    assert {_environ(pid).get("SCLOUD_JOB_ATTEMPT") for pid in job_processes(job_id)} == {"2"}
+    with api.client() as c:
+        assert c.post(f"/v1/jobs/{job_id}/cancel").status_code == 202
+    assert api.wait(job_id, timeout=60)["status"] == "canceled"
+    assert sleeps(seconds) == [] and job_processes(job_id) == [], second
 
 
 def test_local_executor_figure_for_comparison(api_factory):
