@@ -2,12 +2,25 @@
 
 Each message has one ``webhook-id`` kept across its retries; every attempt is signed afresh with its
 own ``webhook-timestamp`` over ``{id}.{timestamp}.{body}`` (HMAC-SHA256, ``v1,<base64>``) and is
-recorded on the job. Only hosts and networks of the operator's allow-list are ever called.
+recorded on the job.
+
+Only the operator's allow-list is ever called, and it is checked on the address actually connected
+to: each attempt resolves the URL's host name once, checks every address it resolves to, and
+connects to a checked address (the name is not resolved again, so DNS rebinding between the check
+and the connection changes nothing). Loopback, link-local, unspecified, multicast and broadcast
+addresses are refused unless the operator lists a network of that kind explicitly.
+
+Deliveries run as coroutines on one asyncio loop in a thread of their own: a receiver that is slow
+holds at most ``callback_max_per_host`` attempts in flight, never a thread and never a slot of the
+other receivers; a message waiting for its backoff costs a timer, not a thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import concurrent.futures
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -15,14 +28,16 @@ import json
 import logging
 import random
 import secrets
+import socket
+import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Literal
 
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
@@ -80,68 +95,317 @@ def verify(secret: str, headers: dict[str, str], body: bytes, tolerance: int = 3
 
 
 # Allow-list ----------------------------------------------------------------------------------------
-def check_callback_url(url: str, settings: Settings, loc: list[str] | None = None) -> str:
-    loc = loc or ["body", "callback_url"]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-    def bad(rule: str, msg: str) -> Invalid:
-        return Invalid(
-            f"callback URL refused: {msg}",
-            errors=[{"loc": loc, "rule": rule, "msg": msg}],
-            code="callback_url_refused",
+# Addresses that reach this machine or its link rather than a receiver somewhere (0.0.0.0 connects
+# to the local host on Linux; 169.254.169.254 is the cloud metadata service): called only when the
+# operator lists a network inside one of these, never through a broad entry such as 0.0.0.0/0.
+SPECIAL_NETWORKS: tuple[tuple[str, IPNetwork], ...] = tuple(
+    (kind, ipaddress.ip_network(net))
+    for kind, net in (
+        ("unspecified", "0.0.0.0/8"),
+        ("loopback", "127.0.0.0/8"),
+        ("link-local", "169.254.0.0/16"),
+        ("multicast", "224.0.0.0/4"),
+        ("broadcast", "255.255.255.255/32"),
+        ("unspecified", "::/128"),
+        ("loopback", "::1/128"),
+        ("link-local", "fe80::/10"),
+        ("multicast", "ff00::/8"),
+    )
+)
+
+
+class Refused(Exception):
+    """A callback URL or address the allow-list does not allow (``rule`` as in the 422 errors)."""
+
+    def __init__(self, rule: str, msg: str):
+        super().__init__(msg)
+        self.rule, self.msg = rule, msg
+
+
+def canonical_address(addr: IPAddress) -> IPAddress:
+    """The address a connection really goes to: ``::ffff:127.0.0.1`` is ``127.0.0.1``."""
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return addr.ipv4_mapped
+        if addr.scope_id:  # fe80::1%eth0: the zone does not change which network it is in
+            return ipaddress.IPv6Address(str(addr).split("%", 1)[0])
+    return addr
+
+
+def special_network(addr: IPAddress) -> tuple[str, IPNetwork] | None:
+    addr = canonical_address(addr)
+    for kind, net in SPECIAL_NETWORKS:
+        if addr.version == net.version and addr in net:
+            return kind, net
+    return None
+
+
+def address_refusal(addr: IPAddress, networks: list[IPNetwork]) -> str | None:
+    """Why ``addr`` may not be called with these allowed networks, or None when it may."""
+    ip = canonical_address(addr)
+    shown = f"{addr} ({ip})" if ip != addr else str(addr)
+    covering = [n for n in networks if n.version == ip.version and ip in n]
+    special = special_network(ip)
+    if special is not None:
+        kind, net = special
+        if any(n.subnet_of(net) for n in covering):  # type: ignore[arg-type]  # same version
+            return None
+        return (
+            f"address {shown} is {kind}: called only if the allowed callback networks list it "
+            f"explicitly (e.g. {net}), which they do not"
         )
+    if covering:
+        return None
+    return f"address {shown} is not in an allowed callback network"
 
+
+def _host_allowed(host: str, patterns: list[str]) -> bool:
+    return any(fnmatchcase(host.lower(), p.lower()) for p in patterns)
+
+
+def check_url(url: str, settings: Settings) -> httpx.URL:
+    """The URL as it will be requested, if its form and its host are allowed; else ``Refused``.
+
+    httpx parses it here as it does when it connects, so the check and the request never read two
+    different hosts out of one string. A host name's addresses are checked when it is called.
+    """
     if any(ord(c) < 32 or ord(c) == 127 for c in url):
-        raise bad("url", "control characters are not allowed in a URL")
+        raise Refused("url", "control characters are not allowed in a URL")
     if len(url) > 2000:
-        raise bad("max_length", "must be at most 2000 characters")
+        raise Refused("max_length", "must be at most 2000 characters")
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise bad("url", f"not a valid URL: {exc}") from None
-    if parts.scheme not in ("http", "https"):
-        raise bad("scheme", "scheme must be http or https")
-    host = parts.hostname
-    if not host:
-        raise bad("url", "the URL has no host")
-    if parts.username or parts.password:
-        raise bad("url", "credentials in the URL are not allowed")
-    del port
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise Refused("url", f"not a valid URL: {exc}") from None
+    if parsed.scheme not in ("http", "https"):
+        raise Refused("scheme", "scheme must be http or https")
+    if not parsed.host:
+        raise Refused("url", "the URL has no host")
+    if parsed.userinfo:
+        raise Refused("url", "credentials in the URL are not allowed")
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise Refused("url", f"port {parsed.port} is not between 1 and 65535")
+    networks = settings.allowed_networks
+    if not networks and not settings.callback_allowed_hosts:
+        raise Refused(
+            "allow_list",
+            "the URL is not on the callback allow-list: the operator has allowed no callback receiver",
+        )
     try:
-        addr = ipaddress.ip_address(host)
+        addr = ipaddress.ip_address(parsed.host)
     except ValueError:
-        if any(fnmatchcase(host.lower(), h.lower()) for h in settings.callback_allowed_hosts):
-            return url
-        raise bad("allow_list", f"host {host} is not on the callback allow-list") from None
-    if any(addr in net for net in settings.allowed_networks):
+        if not _host_allowed(parsed.host, settings.callback_allowed_hosts):
+            raise Refused("allow_list", f"host {parsed.host} is not on the callback allow-list") from None
+        if not networks:
+            raise Refused(
+                "allow_list",
+                f"host {parsed.host} is allowed but no callback network is, so none of its addresses is",
+            ) from None
+        return parsed
+    reason = address_refusal(addr, networks)
+    if reason is not None:
+        raise Refused("allow_list", reason)
+    return parsed
+
+
+def check_callback_url(url: str, settings: Settings, loc: list[str] | None = None) -> str:
+    """Early refusal at submission (422 naming the field); delivery checks again, on the address."""
+    try:
+        check_url(url, settings)
+    except Refused as exc:
+        raise Invalid(
+            f"callback URL refused: {exc.msg}",
+            errors=[{"loc": loc or ["body", "callback_url"], "rule": exc.rule, "msg": exc.msg}],
+            code="callback_url_refused",
+        ) from None
+    return url
+
+
+def checked_addresses(url: httpx.URL, infos: list[tuple], networks: list[IPNetwork]) -> list[IPAddress]:
+    """The addresses of ``getaddrinfo`` answers, in order, if every one is allowed; else ``Refused``.
+
+    One refused address refuses the name: a name that points at an internal address is not a
+    receiver, whichever of its addresses would have been tried first.
+    """
+    addrs: list[IPAddress] = []
+    for info in infos:
+        addr = ipaddress.ip_address(info[4][0])
+        if addr not in addrs:
+            addrs.append(addr)
+    if not addrs:
+        raise Refused("allow_list", f"host {url.host} resolves to no address")
+    for addr in addrs:
+        reason = address_refusal(addr, networks)
+        if reason is not None:
+            raise Refused("allow_list", f"host {url.host} resolves to {addr}: {reason}")
+    return addrs
+
+
+def pinned_request(url: httpx.URL, addr: IPAddress) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
+    """URL, headers and request extensions that connect to ``addr`` and nowhere else.
+
+    The host name stays in the ``Host`` header and, for https, in SNI and in the certificate check
+    (httpx's documented ``sni_hostname`` request extension: it is the server_hostname of the TLS
+    handshake, so verification is against the name). This keeps httpx's own transport, TLS and
+    timeouts instead of a custom network backend, which would depend on httpcore internals.
+    """
+    try:
+        ipaddress.ip_address(url.host)
+        return url, {}, {}  # an address already: nothing to pin
+    except ValueError:
+        pass
+    host = str(addr).split("%", 1)[0] if addr.version == 6 else str(addr)
+    extensions = {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
+    return url.copy_with(host=host), {"host": url.netloc.decode("ascii")}, extensions
+
+
+def origin(url: str) -> str:
+    """The receiver an attempt counts against: scheme, host and port, as the URL gives them."""
+    try:
+        parsed = httpx.URL(url)
+        return f"{parsed.scheme}://{parsed.netloc.decode('ascii')}"
+    except (httpx.InvalidURL, ValueError):
         return url
-    raise bad("allow_list", f"address {addr} is not in an allowed callback network")
 
 
 # Delivery ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Message:
+    """One terminal state of one job to deliver: the same id and body across its attempts."""
+
+    job_id: str
+    status: str
+    msg_id: str
+    url: str
+    body: bytes
+    attempts: int  # made already (by this process or one before it)
+    first_at: float  # epoch seconds of the first attempt, or now: the retry window starts there
+
+
+@dataclass
+class _Receiver:
+    slots: asyncio.Semaphore
+    users: int = 0
+
+
+Outcome = Literal["delivered", "failed", "refused", "skipped"]
+
+
 class CallbackDispatcher:
-    """Delivers callbacks on a small thread pool; at least once per terminal state."""
+    """Delivers callbacks, at least once per terminal state, on an asyncio loop in its own thread.
+
+    ``dispatch(job_id)`` returns at once; ``deliver(job_id)`` (the Celery worker's) waits for the
+    outcome. An attempt holds a slot of its receiver (``callback_max_per_host``) and one of the
+    process (``callback_max_in_flight``), in that order, so messages queued for a slow receiver
+    wait without holding the slots other receivers need. Database reads and writes and name
+    resolution run in small thread pools of their own, so they never block the loop.
+    """
 
     def __init__(self, settings: Settings, sm: sessionmaker[Session], payload: Callable[[Job], dict]):
         self.settings = settings
         self.sm = sm
         self.payload = payload
         self.secret = load_or_create_secret(settings)
-        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="callback")
-        self._stop = threading.Event()
-        self.client = httpx.Client(
-            timeout=settings.callback_timeout,
-            follow_redirects=False,
+        self._closed = False
+        self._loop = asyncio.new_event_loop()
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._receivers: dict[str, _Receiver] = {}
+        self._in_flight = asyncio.Semaphore(settings.callback_max_in_flight)
+        self._stopping = asyncio.Event()
+        self._db = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="callback-db")
+        # A resolution is made inside a process slot: this many threads never make one wait.
+        self._dns = concurrent.futures.ThreadPoolExecutor(
+            max_workers=settings.callback_max_in_flight, thread_name_prefix="callback-dns"
+        )
+        verify: ssl.SSLContext | bool = True
+        if settings.callback_ca_file is not None:
+            verify = ssl.create_default_context(cafile=str(settings.callback_ca_file))
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.callback_timeout, connect=settings.callback_connect_timeout),
+            follow_redirects=False,  # a redirect would lead to an address nobody checked
+            trust_env=False,  # an HTTP(S)_PROXY from the environment would connect elsewhere
+            verify=verify,
+            # No keep-alive: a pooled connection is keyed by address, and reusing one made for
+            # another name would skip this name's certificate check. Callbacks are rare enough.
+            limits=httpx.Limits(max_connections=settings.callback_max_in_flight, max_keepalive_connections=0),
             headers={"user-agent": "scloud-api-webhooks/1"},
         )
+        self._thread = threading.Thread(target=self._loop.run_forever, name="callbacks", daemon=True)
+        self._thread.start()
 
+    # Entry points (any thread) -------------------------------------------------------------------
     def dispatch(self, job_id: str) -> None:
-        if not self._stop.is_set():
-            self.pool.submit(self._deliver_safe, job_id)
+        if self._closed:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
+            self._loop.call_soon_threadsafe(self._ensure, job_id)
 
-    def _deliver_safe(self, job_id: str) -> None:
+    def deliver(self, job_id: str) -> None:
+        """Deliver the job's callback (or give up) before returning."""
+        if self._closed:
+            return
+        future = asyncio.run_coroutine_threadsafe(self._join(job_id), self._loop)
+        with contextlib.suppress(concurrent.futures.CancelledError):
+            future.result()
+
+    def shutdown(self) -> None:
+        """No new attempt starts; running ones get ``callback_timeout`` to end, then are cut off
+        (recorded as interrupted). Undelivered messages are sent again by the next start."""
+        if self._closed:
+            return
+        self._closed = True
         try:
-            self.deliver(job_id)
+            asyncio.run_coroutine_threadsafe(self._drain(), self._loop).result(
+                timeout=self.settings.callback_timeout + 30
+            )
+        except Exception:
+            log.exception("callback dispatcher did not drain")
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
+        if not self._thread.is_alive():
+            self._loop.close()
+        self._dns.shutdown(wait=False, cancel_futures=True)  # a hung resolver must not hold the stop
+        self._db.shutdown(wait=True)
+
+    # On the loop ---------------------------------------------------------------------------------
+    def _ensure(self, job_id: str) -> asyncio.Task:
+        """One delivery task per job at a time: a second dispatch joins the first."""
+        task = self._tasks.get(job_id)
+        if task is None:
+            task = self._loop.create_task(self._deliver_safe(job_id), name=f"callback-{job_id}")
+            self._tasks[job_id] = task
+
+            def forget(done: asyncio.Task) -> None:
+                if self._tasks.get(job_id) is done:
+                    del self._tasks[job_id]
+
+            task.add_done_callback(forget)
+        return task
+
+    async def _join(self, job_id: str) -> None:
+        await asyncio.shield(self._ensure(job_id))
+
+    async def _drain(self) -> None:
+        self._stopping.set()
+        tasks = list(self._tasks.values())
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self.settings.callback_timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self.client.aclose()
+
+    async def _in_db(self, fn: Callable, *args):
+        return await self._loop.run_in_executor(self._db, fn, *args)
+
+    async def _deliver_safe(self, job_id: str) -> None:
+        try:
+            await self._deliver(job_id)
+        except asyncio.CancelledError:
+            raise
         except Exception:
             log.exception("callback delivery crashed", extra={"job_id": job_id})
 
@@ -152,69 +416,167 @@ class CallbackDispatcher:
         # "Equal jitter": at least half the exponential delay, plus a random share of the rest.
         return base / 2 + random.uniform(0, base / 2)  # noqa: S311 - jitter, not a secret
 
-    def deliver(self, job_id: str) -> None:
+    def _load(self, job_id: str) -> Message | None:
         with self.sm() as s:
             job = s.get(Job, job_id)
             if job is None or not job.callback_url:
-                return
+                return None
             status = job.status
             done = [a for a in job.callback_attempts if a.job_status == status]
+            done.sort(key=lambda a: a.attempt)
             if any(a.delivered for a in done) or len(done) >= self.settings.callback_max_attempts:
-                return
-            msg_id = done[0].webhook_id if done else f"msg_{uuid.uuid4().hex}"
+                return None
             body = json.dumps(
                 {"type": f"job.{status}", "timestamp": utcnow().isoformat(), "data": self.payload(job)},
                 separators=(",", ":"),
             ).encode()
-            url = job.callback_url
-            attempt = len(done)
-        while attempt < self.settings.callback_max_attempts and not self._stop.is_set():
-            attempt += 1
-            ok = self._attempt(job_id, status, msg_id, url, body, attempt)
-            if ok:
-                return
-            if attempt < self.settings.callback_max_attempts:
-                self._stop.wait(self._backoff(attempt))
-        log.warning("callback not delivered", extra={"job_id": job_id, "attempts": attempt})
+            return Message(
+                job_id=job_id,
+                status=status,
+                msg_id=done[0].webhook_id if done else f"msg_{uuid.uuid4().hex}",
+                url=job.callback_url,
+                body=body,
+                attempts=len(done),
+                first_at=done[0].at.timestamp() if done else time.time(),
+            )
 
-    def _attempt(self, job_id: str, status: str, msg_id: str, url: str, body: bytes, attempt: int) -> bool:
-        rec = CallbackAttempt(job_id=job_id, webhook_id=msg_id, job_status=status, attempt=attempt, url=url)
-        start = time.monotonic()
+    async def _deliver(self, job_id: str) -> None:
+        msg = await self._in_db(self._load, job_id)
+        if msg is None:
+            return
+        deadline = msg.first_at + self.settings.callback_retry_seconds
+        attempt, outcome = msg.attempts, "skipped"
+        while attempt < self.settings.callback_max_attempts and not self._stopping.is_set():
+            outcome = await self._attempt(msg, attempt + 1, deadline)
+            if outcome == "skipped":
+                break
+            attempt += 1
+            if outcome in ("delivered", "refused"):  # a refusal stays one until the operator's list changes
+                return
+            delay = self._backoff(attempt)
+            if attempt >= self.settings.callback_max_attempts or time.time() + delay >= deadline:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+        if not self._stopping.is_set():
+            log.warning("callback not delivered", extra={"job_id": job_id, "attempts": attempt})
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, url: str) -> AsyncIterator[None]:
+        key = origin(url)
+        receiver = self._receivers.get(key)
+        if receiver is None:
+            receiver = _Receiver(asyncio.Semaphore(self.settings.callback_max_per_host))
+            self._receivers[key] = receiver
+        receiver.users += 1
         try:
-            check_callback_url(url, self.settings)  # the allow-list may have changed since submission
-            ts = int(time.time())
-            headers = {
-                "content-type": "application/json",
-                "webhook-id": msg_id,
-                "webhook-timestamp": str(ts),
-                "webhook-signature": sign(self.secret, msg_id, ts, body),
-            }
-            resp = self.client.post(url, content=body, headers=headers)
-            rec.http_status = resp.status_code
-            rec.delivered = 200 <= resp.status_code < 300
-            if not rec.delivered:
-                rec.error = f"HTTP {resp.status_code}"
-        except Invalid as exc:
-            rec.error = exc.detail
-        except httpx.HTTPError as exc:
-            rec.error = f"{type(exc).__name__}: {exc}"[:1000]
-        rec.duration_ms = int((time.monotonic() - start) * 1000)
-        with self.sm.begin() as s:
-            s.add(rec)
-        metrics.CALLBACK_ATTEMPTS.labels(outcome="delivered" if rec.delivered else "failed").inc()
+            async with receiver.slots, self._in_flight:
+                yield
+        finally:
+            receiver.users -= 1
+            if receiver.users == 0:
+                del self._receivers[key]
+
+    async def _attempt(self, msg: Message, attempt: int, deadline: float) -> Outcome:
+        rec = CallbackAttempt(
+            job_id=msg.job_id,
+            webhook_id=msg.msg_id,
+            job_status=msg.status,
+            attempt=attempt,
+            url=msg.url,
+            delivered=False,
+        )
+        outcome: Outcome = "failed"
+        address = None
+        async with self._slot(msg.url):
+            # Waiting for a slot may have outlasted the stop or the retry window.
+            if self._stopping.is_set() or (attempt > 1 and time.time() >= deadline):
+                return "skipped"
+            start = time.monotonic()
+            try:
+                async with asyncio.timeout(self.settings.callback_timeout):
+                    rec.http_status, address = await self._post(msg)
+                rec.delivered = 200 <= rec.http_status < 300
+                outcome = "delivered" if rec.delivered else "failed"
+                if not rec.delivered:
+                    rec.error = f"HTTP {rec.http_status}"
+            except Refused as exc:
+                rec.error, outcome = f"refused: {exc.msg}", "refused"
+            except TimeoutError:
+                rec.error = f"timeout: no answer within {self.settings.callback_timeout:g} s"
+            except httpx.HTTPError as exc:
+                rec.error = f"{type(exc).__name__}: {exc}"[:1000]
+            except OSError as exc:  # getaddrinfo: the name does not resolve (now)
+                rec.error = f"{type(exc).__name__}: {exc}"[:1000]
+            except asyncio.CancelledError:
+                rec.error = "interrupted: the API stopped during the attempt"
+                rec.duration_ms = int((time.monotonic() - start) * 1000)
+                self._record(rec)  # the loop is stopping: a blocking write is fine now
+                raise
+            rec.duration_ms = int((time.monotonic() - start) * 1000)
+        await self._in_db(self._record, rec)
+        metrics.CALLBACK_ATTEMPTS.labels(outcome="delivered" if rec.delivered else outcome).inc()
         log.info(
             "callback attempt",
             extra={
-                "job_id": job_id,
+                "job_id": msg.job_id,
                 "attempt": attempt,
+                "address": str(address) if address else None,
                 "http_status": rec.http_status,
                 "delivered": rec.delivered,
                 "error": rec.error,
             },
         )
-        return rec.delivered
+        return outcome
 
-    def shutdown(self) -> None:
-        self._stop.set()
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        self.client.close()
+    def _record(self, rec: CallbackAttempt) -> None:
+        with self.sm.begin() as s:
+            s.add(rec)
+
+    async def _resolve(self, url: httpx.URL) -> list[IPAddress]:
+        networks = self.settings.allowed_networks
+        try:
+            addr = ipaddress.ip_address(url.host)
+        except ValueError:
+            pass
+        else:
+            reason = address_refusal(addr, networks)
+            if reason is not None:
+                raise Refused("allow_list", reason)
+            return [addr]
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            infos = await asyncio.wait_for(
+                self._loop.run_in_executor(
+                    self._dns, socket.getaddrinfo, url.raw_host.decode("ascii"), port, 0, socket.SOCK_STREAM
+                ),
+                self.settings.callback_connect_timeout,
+            )
+        except TimeoutError:
+            raise httpx.ConnectTimeout(
+                f"resolving {url.host} took more than {self.settings.callback_connect_timeout:g} s"
+            ) from None
+        return checked_addresses(url, infos, networks)
+
+    async def _post(self, msg: Message) -> tuple[int, IPAddress]:
+        url = check_url(msg.url, self.settings)  # the allow-list may have changed since submission
+        addrs = await self._resolve(url)
+        ts = int(time.time())
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": msg.msg_id,
+            "webhook-timestamp": str(ts),
+            "webhook-signature": sign(self.secret, msg.msg_id, ts, msg.body),
+        }
+        error: httpx.HTTPError = httpx.ConnectError(f"no address of {url.host} to connect to")
+        for addr in addrs:  # every one checked; the next only if this one takes no connection
+            target, pinned, extensions = pinned_request(url, addr)
+            try:
+                # Streamed and never read: a receiver cannot make the API hold a large answer.
+                async with self.client.stream(
+                    "POST", target, content=msg.body, headers={**headers, **pinned}, extensions=extensions
+                ) as resp:
+                    return resp.status_code, addr
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                error = exc
+        raise error

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # api/scloud_api/settings.py -> the repository root, which is the collection.
 COLLECTION_ROOT = Path(__file__).resolve().parent.parent.parent
+_V4_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
 
 
 def _default_state_dir() -> Path:
@@ -76,12 +77,37 @@ class Settings(BaseSettings):
     keep_job_dirs: bool = False
     max_body_bytes: int = Field(1_048_576, ge=1024)
 
-    callback_allowed_networks: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
-    callback_allowed_hosts: list[str] = Field(default_factory=lambda: ["localhost"])
+    # Callbacks are an SSRF surface: nothing is called until the operator lists where receivers are.
+    callback_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="Networks callback receivers may be in (JSON list of CIDRs); every address a "
+        "callback connects to must be inside one. Loopback, link-local, unspecified, multicast and "
+        "broadcast addresses need an entry of their own (e.g. 127.0.0.0/8): 0.0.0.0/0 does not cover them.",
+    )
+    callback_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names callback URLs may have (globs: *.hooks.example); the addresses a name "
+        "resolves to must still be in callback_allowed_networks.",
+    )
     callback_max_attempts: int = Field(6, ge=1, le=50)
     callback_backoff_initial: float = Field(1.0, ge=0)
     callback_backoff_max: float = Field(60.0, ge=0)
-    callback_timeout: float = Field(10.0, gt=0)
+    callback_retry_seconds: float = Field(
+        900.0, gt=0, le=86400, description="No attempt of a message starts later than this after its first."
+    )
+    callback_connect_timeout: float = Field(
+        3.0, gt=0, le=60, description="Seconds to resolve a receiver's name and to connect to it."
+    )
+    callback_timeout: float = Field(
+        10.0, gt=0, le=300, description="Seconds an attempt may take in all, from resolution to the status."
+    )
+    callback_max_per_host: int = Field(
+        2, ge=1, le=64, description="Attempts in flight at once to one receiver (scheme, host, port)."
+    )
+    callback_max_in_flight: int = Field(16, ge=1, le=1024, description="Attempts in flight at once in all.")
+    callback_ca_file: Path | None = Field(
+        None, description="CA bundle (PEM) receivers' certificates are verified with; default the public CAs."
+    )
     webhook_secret: SecretStr | None = Field(
         None, description="Standard Webhooks secret (whsec_<base64>); default generated in the state dir."
     )
@@ -108,6 +134,14 @@ class Settings(BaseSettings):
         for net in value:
             ipaddress.ip_network(net, strict=False)
         return value
+
+    @field_validator("callback_allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        for host in value:
+            if not host or any(c in host for c in "/:@[] ") or any(ord(c) < 32 for c in host):
+                raise ValueError(f"{host!r} is not a host name or glob (no scheme, port or path)")
+        return [h.lower() for h in value]
 
     # Derived paths -------------------------------------------------------------------------------
     @property
@@ -136,7 +170,14 @@ class Settings(BaseSettings):
 
     @property
     def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        return [ipaddress.ip_network(n, strict=False) for n in self.callback_allowed_networks]
+        nets = []
+        for n in self.callback_allowed_networks:
+            net = ipaddress.ip_network(n, strict=False)
+            # ::ffff:a.b.c.d/N is an IPv4 network: compared with the unmapped address that is called.
+            if net.version == 6 and net.prefixlen >= 96 and net.subnet_of(_V4_MAPPED):
+                net = ipaddress.ip_network(f"{net.network_address.ipv4_mapped}/{net.prefixlen - 96}")
+            nets.append(net)
+        return nets
 
 
 @lru_cache

@@ -120,6 +120,7 @@ def main() -> int:
         "SCLOUD_API_STATE_DIR": str(work / "state"),
         "SCLOUD_API_INVENTORY": str(inventory),
         "SCLOUD_API_LOG_LEVEL": "WARNING",
+        "SCLOUD_API_CALLBACK_ALLOWED_NETWORKS": '["127.0.0.0/8"]',  # the receiver below
     }
     runner_envvars = runner_env(Settings(state_dir=work / "state"))
     token = subprocess.run(

@@ -158,6 +158,8 @@ def make_settings(tmp_path: Path, db_url: str, inventory: Path, **overrides) -> 
         database_url=db_url,
         inventory=inventory,
         node_name=f"test-{uuid.uuid4().hex[:8]}",
+        # Nothing is called unless listed: the receivers of these tests are on loopback.
+        callback_allowed_networks=["127.0.0.0/8"],
         callback_backoff_initial=0.05,
         callback_backoff_max=0.5,
         callback_max_attempts=5,

@@ -170,6 +170,7 @@ class Cluster:
             SCLOUD_API_CALLBACK_BACKOFF_INITIAL=str(s.callback_backoff_initial),
             SCLOUD_API_CALLBACK_BACKOFF_MAX=str(s.callback_backoff_max),
             SCLOUD_API_CALLBACK_MAX_ATTEMPTS=str(s.callback_max_attempts),
+            SCLOUD_API_CALLBACK_ALLOWED_NETWORKS=json.dumps(s.callback_allowed_networks),
             SCLOUD_API_LOG_LEVEL="INFO",
         )
         return env

@@ -56,6 +56,7 @@ def _env(tmp_path, db_url, inventory) -> dict[str, str]:
         "SCLOUD_API_NODE_NAME": "api-under-test",
         "SCLOUD_API_WEBHOOK_SECRET": SECRET,
         "SCLOUD_API_CALLBACK_BACKOFF_INITIAL": "0.05",
+        "SCLOUD_API_CALLBACK_ALLOWED_NETWORKS": '["127.0.0.0/8"]',
         "SCLOUD_API_LOG_LEVEL": "INFO",
     }
 
