@@ -68,6 +68,7 @@ down: api-stop ## Destroy the lab: containers, network, loop devices, state (the
 
 API_PORT ?= 8080
 API_STATE ?= $(CURDIR)/.cache/scloud-api
+# make api: a development API on loopback, so callbacks to a receiver on this machine are listed.
 API_ENV = SCLOUD_API_STATE_DIR=$(API_STATE) SCLOUD_API_INVENTORY=$(CURDIR)/inventories/lab \
   SCLOUD_API_CALLBACK_ALLOWED_NETWORKS='["127.0.0.0/8"]'
 
@@ -90,7 +91,6 @@ api: venv ## Start a development API on this machine (127.0.0.1:8080) against th
 api-stop: ## Stop the API started by `make api`
 	@if [ -f $(API_STATE)/api.pid ]; then kill $$(cat $(API_STATE)/api.pid) 2>/dev/null || true; rm -f $(API_STATE)/api.pid; fi
 
-# make api: a development API on loopback, so callbacks to a receiver on this machine are listed.
 ## ---- tests ----------------------------------------------------------------------------
 test: install lint test-unit test-lab test-integration test-api test-molecule ## Every tier (what CI runs)
 
