@@ -8,7 +8,6 @@ privilege settings belong to the inventory, not to API callers.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import re
@@ -138,7 +137,206 @@ def validate_vars(entry: PlaybookEntry, extra_vars: dict[str, Any]) -> None:
         raise Invalid(f"extra_vars do not match the schema of playbook {entry.name}", errors=errors)
 
 
-_LIMIT_SPLIT = re.compile(r"[,:]")
+# The longest `limit` accepted (also the schema's maxLength and the width of the jobs.limit column).
+MAX_LIMIT_CHARS = 1000
+# A refused limit reports at most this many errors: a 1,000-character limit can hold 500 patterns.
+_MAX_LIMIT_ERRORS = 20
+_HEX_ADDRESS = frozenset("0123456789abcdefABCDEF:.")
+
+
+@dataclass(frozen=True)
+class LimitPattern:
+    """One pattern of a limit: ``op`` is ``""`` (add), ``"&"`` (intersect) or ``"!"`` (exclude)."""
+
+    op: str
+    body: str
+
+    @property
+    def wildcard(self) -> bool:
+        return "*" in self.body or "?" in self.body
+
+
+def _limit_error(rule: str, msg: str) -> dict[str, Any]:
+    return {"loc": ["body", "limit"], "rule": rule, "msg": msg}
+
+
+def _raise_limit(errors: list[dict[str, Any]], detail: str) -> None:
+    if len(errors) > _MAX_LIMIT_ERRORS:
+        more = len(errors) - _MAX_LIMIT_ERRORS
+        errors = [*errors[:_MAX_LIMIT_ERRORS], _limit_error("more", f"and {more} more errors")]
+    raise Invalid(detail, errors=errors)
+
+
+def _split_limit(limit: str) -> list[str] | None:
+    """The patterns of ``limit`` as ansible-core's ``split_host_pattern`` cuts them (brackets refused).
+
+    With a comma anywhere Ansible splits on commas only; without one it first tries the whole
+    string as an address (``host:22``, an IPv6 address) and else splits on colons. ``None`` when
+    the string could be such an address: the caller must use commas then.
+    """
+    if "," in limit:
+        return limit.split(",")
+    if ":" in limit:
+        whole = limit.strip()
+        head, _, tail = whole.rpartition(":")
+        host_port = tail.isdigit() and tail.isascii() and ":" not in head
+        # Ansible's IPv6 forms: eight groups (seven colons), "::", or six groups before an IPv4 tail.
+        ipv6 = set(whole) <= _HEX_ADDRESS and ("::" in whole or whole.count(":") >= 6)
+        if host_port or ipv6:
+            return None
+        return limit.split(":")
+    return [limit]
+
+
+def parse_limit(limit: str) -> list[LimitPattern]:
+    """Parse an Ansible ``--limit`` without regular expressions; raise :class:`Invalid` naming the rule.
+
+    Accepted: host and group names, ``*`` and ``?`` wildcards, one ``!`` (exclude) or ``&``
+    (intersect) prefix per pattern, ``,`` or ``:`` between patterns, spaces around them. Refused:
+    ``~regex`` patterns (Ansible would run the caller's regular expression, with Python's
+    backtracking engine, on the API host), ``@file`` patterns (Ansible would read that file on the
+    API host), ``[...]`` subscripts and character classes, control characters.
+    """
+    if len(limit) > MAX_LIMIT_CHARS:
+        _raise_limit(
+            [
+                _limit_error(
+                    "max_length",
+                    f"the limit has {len(limit)} characters; at most {MAX_LIMIT_CHARS} (MAX_LIMIT_CHARS)",
+                )
+            ],
+            "limit is too long",
+        )
+    errors: list[dict[str, Any]] = []
+    bad = next((i for i, c in enumerate(limit) if not c.isprintable() or c in "[]"), None)
+    if bad is not None:
+        shown = limit[bad].encode("unicode_escape", "backslashreplace").decode("ascii")
+        errors.append(
+            _limit_error(
+                "syntax",
+                f"character {shown!r} at position {bad} is not allowed: no control characters, "
+                "no [...] subscripts or character classes (name the hosts or use * and ?)",
+            )
+        )
+        _raise_limit(errors, "limit is not a valid host pattern")
+    parts = _split_limit(limit)
+    if parts is None:
+        _raise_limit(
+            [
+                _limit_error(
+                    "syntax",
+                    f"{limit.strip()!r} reads as an address (host:port or IPv6) to Ansible; "
+                    "separate patterns with ',' instead of ':'",
+                )
+            ],
+            "limit is not a valid host pattern",
+        )
+    patterns: list[LimitPattern] = []
+    for raw in parts or ():
+        part = raw.strip(" ")
+        op = part[:1] if part[:1] in ("!", "&") else ""
+        body = part[len(op) :]
+        if not body:
+            errors.append(_limit_error("syntax", f"empty pattern in {limit!r}"))
+        elif " " in body:
+            errors.append(_limit_error("syntax", f"{body!r}: no spaces inside a pattern"))
+        elif body[0] == "~":
+            errors.append(
+                _limit_error(
+                    "no_regex",
+                    f"{part}: ~regex patterns are refused (Ansible would run the caller's regular "
+                    "expression on the API host); name hosts and groups or use * and ? wildcards",
+                )
+            )
+        elif body[0] == "@":
+            errors.append(
+                _limit_error(
+                    "no_file",
+                    f"{part}: @file patterns are refused (Ansible would read that file on the API host); "
+                    "list the hosts in the limit",
+                )
+            )
+        elif body[0] in "!&":
+            errors.append(_limit_error("syntax", f"{part}: one ! or & prefix per pattern"))
+        elif body[0] == "-":
+            errors.append(_limit_error("syntax", f"{part}: a pattern cannot start with '-'"))
+        else:
+            patterns.append(LimitPattern(op, body))
+    if errors:
+        _raise_limit(errors, "limit is not a valid host pattern")
+    return patterns
+
+
+class _Piece:
+    """A star-free piece of a glob; ``?`` is any one character."""
+
+    __slots__ = ("text", "fixed")
+
+    def __init__(self, text: str):
+        self.text = text
+        # None: no "?", so str.startswith/str.find do the work in C.
+        self.fixed = None if "?" not in text else tuple((i, c) for i, c in enumerate(text) if c != "?")
+
+    def at(self, name: str, pos: int) -> bool:
+        if pos + len(self.text) > len(name):
+            return False
+        if self.fixed is None:
+            return name.startswith(self.text, pos)
+        return all(name[pos + i] == c for i, c in self.fixed)
+
+    def find(self, name: str, start: int, end: int) -> int:
+        """The first index >= ``start`` where the piece matches and ends by ``end``, else -1."""
+        if self.fixed is None:
+            return name.find(self.text, start, end)
+        size = len(self.text)
+        if not self.fixed:
+            return start if start + size <= end else -1
+        i0, c0 = self.fixed[0]
+        pos = start
+        while pos + size <= end:
+            hit = name.find(c0, pos + i0, end - size + i0 + 1)
+            if hit < 0:
+                return -1
+            pos = hit - i0
+            if self.at(name, pos):
+                return pos
+            pos += 1
+        return -1
+
+
+class Glob:
+    """``fnmatch.fnmatchcase`` for ``*`` and ``?`` only, compiled once, without a regular expression.
+
+    The pattern is cut at its stars; each piece is found at its earliest place after the previous
+    one (the earliest is always right for ``*``), so the work is at most
+    ``len(pattern) * len(name)`` per name and never grows exponentially, whatever the pattern.
+    """
+
+    def __init__(self, pattern: str):
+        pieces = pattern.split("*")
+        self.exact = len(pieces) == 1
+        self.first, self.last = _Piece(pieces[0]), _Piece(pieces[-1])
+        self.middle = tuple(_Piece(p) for p in pieces[1:-1] if p)  # "**" is "*"
+        self.size = sum(len(p) for p in pieces)
+
+    def match(self, name: str) -> bool:
+        if self.size > len(name):
+            return False
+        if self.exact:
+            return len(self.first.text) == len(name) and self.first.at(name, 0)
+        if not self.first.at(name, 0):
+            return False
+        pos, end = len(self.first.text), len(name) - len(self.last.text)
+        for piece in self.middle:
+            found = piece.find(name, pos, end)
+            if found < 0:
+                return False
+            pos = found + len(piece.text)
+        return pos <= end and self.last.at(name, end)
+
+
+def glob_match(pattern: str, name: str) -> bool:
+    return Glob(pattern).match(name)
 
 
 class Inventory:
@@ -202,34 +400,23 @@ class Inventory:
             self.hosts, self.groups, self._stamp = hosts, groups, stamp
 
     def check_limit(self, limit: str) -> None:
+        """Refuse a limit that is not plain names and wildcards, or that names nothing of the inventory.
+
+        The syntax is checked before the inventory is read, so a refused pattern costs no
+        ``ansible-inventory`` run.
+        """
+        patterns = parse_limit(limit)
         self.refresh()
-        errors = []
         names = self.hosts | self.groups
-        for raw in _LIMIT_SPLIT.split(limit):
-            part = raw.strip().lstrip("!&")
-            if not part:
-                errors.append(
-                    {"loc": ["body", "limit"], "rule": "syntax", "msg": f"empty pattern in {limit!r}"}
-                )
-                continue
-            if part.startswith("~"):
-                try:
-                    rx = re.compile(part[1:])
-                except re.error as exc:
-                    errors.append({"loc": ["body", "limit"], "rule": "syntax", "msg": f"{part}: {exc}"})
-                    continue
-                ok = any(rx.match(n) for n in names)
-            elif any(c in part for c in "*?["):
-                ok = any(fnmatch.fnmatchcase(n, part) for n in names)
+        errors = []
+        for pat in dict.fromkeys(patterns):
+            if pat.wildcard:
+                ok = any(map(Glob(pat.body).match, names))
             else:
-                ok = part in names
+                ok = pat.body in names
             if not ok:
                 errors.append(
-                    {
-                        "loc": ["body", "limit"],
-                        "rule": "inventory",
-                        "msg": f"{part} names no host or group of the inventory",
-                    }
+                    _limit_error("inventory", f"{pat.body} names no host or group of the inventory")
                 )
         if errors:
-            raise Invalid("limit does not match the inventory", errors=errors)
+            _raise_limit(errors, "limit does not match the inventory")

@@ -9,6 +9,7 @@ HTTP_LATENCY = Histogram(
     "scloud_api_http_request_duration_seconds", "HTTP request latency", ["method", "route"]
 )
 JOBS_SUBMITTED = Counter("scloud_api_jobs_submitted_total", "Jobs accepted", ["playbook"])
+JOBS_REFUSED = Counter("scloud_api_jobs_refused_total", "Job submissions refused", ["reason"])
 JOBS_FINISHED = Counter("scloud_api_jobs_finished_total", "Jobs ended", ["playbook", "status"])
 JOB_DURATION = Histogram(
     "scloud_api_job_duration_seconds",

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .catalogue import MAX_LIMIT_CHARS
+
 JobStatus = Literal["queued", "starting", "running", "successful", "failed", "canceled", "timeout"]
 Role = Literal["viewer", "operator", "admin"]
 
@@ -45,8 +47,9 @@ class JobCreate(BaseModel):
     limit: str | None = Field(
         None,
         min_length=1,
-        max_length=1000,
-        description="Hosts or groups of the job inventory (ansible --limit).",
+        max_length=MAX_LIMIT_CHARS,
+        description="Hosts or groups of the job inventory (ansible --limit): names, * and ? wildcards, "
+        "! and & prefixes, separated by , or :; ~regex, @file and [subscripts] are refused.",
     )
     check: bool = False
     diff: bool = False

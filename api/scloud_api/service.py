@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +27,8 @@ from .schemas import CallbackAttemptPublic, HostStats, JobCreate, JobPublic
 from .settings import Settings
 
 log = logging.getLogger("scloud_api.service")
+# Seconds a client is asked to wait when the job queue is full: jobs take seconds to minutes.
+QUEUE_FULL_RETRY_AFTER = 5
 
 _STAT_KEYS = {
     "ok": "ok",
@@ -103,6 +106,8 @@ class Services:
         )
         self.sm_read: sessionmaker[Session] = make_sessionmaker(self.read_engine)
         self.key_cache = KeyCache(settings.auth_cache_seconds)
+        self._queue_lock = threading.Lock()
+        self._admitting = 0  # submissions admitted by _take_queue_slot, not yet in the executor's queue
         self.catalogue = Catalogue(settings.catalogue, settings.playbooks)
         self.inventory = Inventory(settings.inventory_path, runner_env(settings))
         self.callbacks = CallbackDispatcher(settings, self.sm, callback_payload)
@@ -239,7 +244,9 @@ class Services:
             replay, claimed = self._claim_key(principal, idempotency_key, fingerprint(method, path, body))
             if replay is not None:
                 return replay, True
+        slot = False
         try:
+            slot = self._take_queue_slot()  # 503 queue_full: no row written, the key released below
             with self.sm.begin() as s:
                 job = Job(
                     playbook=entry.name,
@@ -261,6 +268,8 @@ class Services:
                     )
                 out = job_public(job)
         except Exception:
+            if slot:
+                self._release_queue_slot()
             if claimed is not None:
                 with self.sm.begin() as s:
                     s.execute(delete(IdempotencyKey).where(IdempotencyKey.id == claimed))
@@ -282,8 +291,31 @@ class Services:
                 code="broker_unavailable",
                 headers={"Retry-After": "5"},
             ) from None
+        finally:
+            self._release_queue_slot()  # the job is in the executor's queue now (or failed)
         log.info("job accepted", extra={"job_id": out.id, "playbook": entry.name, "key_id": principal.key_id})
         return out, False
+
+    def _take_queue_slot(self) -> bool:
+        """Admit one more job to the executor's queue, or raise 503 ``queue_full`` (with Retry-After)
+        when ``max_queued_jobs`` already wait. Submissions between this check and executor.submit
+        are counted too, so concurrent requests cannot overshoot the bound."""
+        with self._queue_lock:
+            waiting = self.executor.stats()["queued"] + self._admitting
+            bound = self.settings.max_queued_jobs
+            if waiting >= bound:
+                metrics.JOBS_REFUSED.labels(reason="queue_full").inc()
+                raise ServiceUnavailable(
+                    f"{waiting} jobs already wait for an executor slot; at most {bound} (max_queued_jobs)",
+                    code="queue_full",
+                    headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER)},
+                )
+            self._admitting += 1
+        return True
+
+    def _release_queue_slot(self) -> None:
+        with self._queue_lock:
+            self._admitting -= 1
 
     def _claim_key(self, principal: Principal, key: str, fp: str) -> tuple[JobPublic | None, int | None]:
         now = utcnow()

@@ -76,6 +76,18 @@ class Settings(BaseSettings):
     job_timeout: int = Field(3600, ge=1, description="Seconds before a running job ends with status timeout.")
     keep_job_dirs: bool = False
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_json_depth: int = Field(
+        64,
+        ge=4,
+        le=512,
+        description="Deepest nesting of arrays and objects in a JSON body; deeper is 400 malformed_json.",
+    )
+    max_queued_jobs: int = Field(
+        1000,
+        ge=1,
+        description="Jobs waiting for a slot (local: in this process; celery: queued in the database) "
+        "before POST /v1/jobs and resource PUTs answer 503 with Retry-After.",
+    )
 
     # Callbacks are an SSRF surface: nothing is called until the operator lists where receivers are.
     callback_allowed_networks: list[str] = Field(

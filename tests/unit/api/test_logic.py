@@ -121,9 +121,9 @@ def test_limit_patterns(tmp_path):
     inv = Inventory(tmp_path / "hosts", {})
     inv.hosts, inv.groups = {"node1", "node2"}, {"all", "compute"}
     inv.refresh = lambda: None
-    for ok in ("node1", "compute", "node*", "~node[12]", "compute:!node2", "all,&compute"):
+    for ok in ("node1", "compute", "node*", "compute:!node2", "all,&compute"):
         inv.check_limit(ok)
-    for bad in ("node3", "storage", "x*", "node1,,node2", "~("):
+    for bad in ("node3", "storage", "x*", "node1,,node2", "~(", "~node[12]"):
         with pytest.raises(Invalid):
             inv.check_limit(bad)
 
