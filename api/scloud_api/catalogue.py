@@ -9,7 +9,6 @@ privilege settings belong to the inventory, not to API callers.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import threading
@@ -374,7 +373,7 @@ class Inventory:
             stamp = self._stamp_now()
             if stamp == self._stamp:
                 return
-            env = {**os.environ, **self.env}
+            env = dict(self.env)  # the allow-listed environment, never the API's secrets
             out = subprocess.run(
                 ["ansible-inventory", "-i", str(self.path), "--list"],
                 env=env,

@@ -91,10 +91,17 @@ def control_path_dir(pdd: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix="scloud-cp-"))  # a deep state dir: a short private one
 
 
-def job_env(settings: Settings, job_id: str, attempt: int, pdd: Path, control_dir: Path) -> dict[str, str]:
-    """The whole environment of a job's ansible-playbook (ansible-runner adds its own keys)."""
+def ansible_env(settings: Settings) -> dict[str, str]:
+    """What any Ansible command the API starts sees: the allowed part of the API's environment and
+    the API's Ansible settings (a job's ansible-playbook, the inventory read by ``ansible-inventory``)."""
     env = {k: v for k, v in os.environ.items() if k in _ENV_ALLOWED or k.startswith("LC_")}
     env.update(runner_env(settings))
+    return env
+
+
+def job_env(settings: Settings, job_id: str, attempt: int, pdd: Path, control_dir: Path) -> dict[str, str]:
+    """The whole environment of a job's ansible-playbook (ansible-runner adds its own keys)."""
+    env = ansible_env(settings)
     env["ANSIBLE_LOCAL_TEMP"] = str(pdd / "tmp")  # module payloads with their arguments: job data
     env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(control_dir)
     env.update(marker_env(job_id, attempt, pdd))

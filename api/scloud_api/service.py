@@ -19,7 +19,7 @@ from .callbacks import CallbackDispatcher, check_callback_url
 from .catalogue import Catalogue, Inventory, validate_vars
 from .db import make_engine, make_sessionmaker, upgrade
 from .errors import Conflict, Forbidden, Invalid, NotFound, NotImplementedYet, ServiceUnavailable
-from .executor import Executor, InProcessExecutor, kill_orphan, runner_env
+from .executor import Executor, InProcessExecutor, ansible_env, kill_orphan
 from .jobprocs import kill_job
 from .models import ACTIVE_STATUSES, TERMINAL_STATUSES, IdempotencyKey, Job, utcnow
 from .redact import redact_vars
@@ -109,7 +109,7 @@ class Services:
         self._queue_lock = threading.Lock()
         self._admitting = 0  # submissions admitted by _take_queue_slot, not yet in the executor's queue
         self.catalogue = Catalogue(settings.catalogue, settings.playbooks)
-        self.inventory = Inventory(settings.inventory_path, runner_env(settings))
+        self.inventory = Inventory(settings.inventory_path, ansible_env(settings))
         self.callbacks = CallbackDispatcher(settings, self.sm, callback_payload)
         if settings.executor == "celery":
             from .celery_executor import CeleryExecutor
