@@ -56,8 +56,9 @@ lab: install ## Build the image, the lab network and the node containers
 site: ## Deploy the cloud on the inventory (default: the lab)
 	$(BIN)/ansible-playbook playbooks/site.yml
 
-up: install lab site ## Install, build the lab, deploy the cloud on it (API behind the VIP); print URL and key
-	@echo "SCloudStack API: http://10.89.10.100:8080  (VIP of the mgmt nodes; OpenAPI at /docs)"
+up: install lab site ## Install, build the lab, deploy the cloud on it (HTTPS API behind the VIP); print URL, CA and key
+	@echo "SCloudStack API: https://10.89.10.100:8443  (VIP of the mgmt nodes; OpenAPI at /docs; http://10.89.10.100:8080 redirects)"
+	@echo "CA certificate:  $(CURDIR)/.cache/lab/tls/ca.crt  (curl --cacert .cache/lab/tls/ca.crt https://10.89.10.100:8443/healthz)"
 	@echo "Admin key (.cache/lab/admin.key): $$(cat .cache/lab/admin.key)"
 
 mgmt: ## Deploy only the HA management plane and the API on the mgmt nodes

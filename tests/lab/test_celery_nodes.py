@@ -21,13 +21,12 @@ import pytest
 
 from tests.api.receiver import Receiver
 from tests.harness import REPO, containers_running, head_snapshot, node_exec, run_playbook
+from tests.lab.vip import URL, tls
 
 INVENTORY = str(REPO / "inventories" / "lab")
 MGMT_NODES = ["scloud-node1", "scloud-node2", "scloud-node3"]
 BROKER_NODE = MGMT_NODES[0]
 BROKER_ADDRESS = "10.89.10.11"
-VIP = "10.89.10.100"
-URL = f"http://{VIP}:8080"
 ADMIN_KEY = REPO / ".cache" / "lab" / "admin.key"
 # This machine on the lab network: where the nodes reach the callback receiver.
 GATEWAY = "10.89.10.1"
@@ -68,7 +67,7 @@ def _submit(callback_url=None, **extra_vars):
     headers = _headers()
     if callback_url:
         headers["X-Callback-URL"] = callback_url
-    r = httpx.post(f"{URL}/v1/jobs", headers=headers, timeout=15,
+    r = httpx.post(f"{URL}/v1/jobs", verify=tls(), headers=headers, timeout=15,
                    json={"playbook": "diagnostics", "limit": BROKER_NODE,
                          "extra_vars": {"diagnostics_command": ["hostname"], **extra_vars}})
     assert r.status_code == 202, r.text
@@ -78,7 +77,7 @@ def _submit(callback_url=None, **extra_vars):
 def _wait(job_id, timeout=180):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = httpx.get(f"{URL}/v1/jobs/{job_id}", headers=_headers(), timeout=10).json()
+        job = httpx.get(f"{URL}/v1/jobs/{job_id}", verify=tls(), headers=_headers(), timeout=10).json()
         if job["status"] in TERMINAL:
             return job
         time.sleep(0.5)
@@ -193,7 +192,7 @@ def test_killed_worker_job_is_taken_over_by_another_node(celery):
         job_id = _submit(callback_url=rx.url, diagnostics_sleep=12)
         deadline = time.monotonic() + 120
         while True:  # until the sleep task runs on one worker
-            events = httpx.get(f"{URL}/v1/jobs/{job_id}/events", headers=_headers(), timeout=10,
+            events = httpx.get(f"{URL}/v1/jobs/{job_id}/events", verify=tls(), headers=_headers(), timeout=10,
                                params={"limit": 500}).json()["items"]
             if any(e["event"] == "runner_on_start" and e["task"] == "Sleep" for e in events):
                 break
@@ -227,7 +226,7 @@ def test_killed_worker_job_is_taken_over_by_another_node(celery):
     assert body["type"] == "job.successful" and body["data"]["id"] == job_id
     headers = {k.lower() for k in calls[0]["headers"]}
     assert {"webhook-id", "webhook-timestamp", "webhook-signature"} <= headers, headers
-    events = httpx.get(f"{URL}/v1/jobs/{job_id}/events", headers=_headers(), timeout=10,
+    events = httpx.get(f"{URL}/v1/jobs/{job_id}/events", verify=tls(), headers=_headers(), timeout=10,
                        params={"limit": 500}).json()["items"]
     marks = [e for e in events if e["event"] == "executor_takeover"]
     assert len(marks) == 1 and marks[0]["data"] == {"attempt": 2, "node": row["node"]}, marks

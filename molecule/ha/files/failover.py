@@ -1,7 +1,10 @@
 """VIP failover drill, run on the controller: submit a job through the VIP, stop keepalived on
 the VIP holder, and measure how long until the VIP answers again from another node.
 
-python3 failover.py --vip IP --port 8080 --key-file ADMIN_KEY --ssh-key KEY --callback URL NODE_ADDRESS...
+python3 failover.py --vip IP --port 8443 --key-file ADMIN_KEY --ca-file CA --ssh-key KEY \\
+    --callback URL NODE_ADDRESS...
+The API is reached over HTTPS, its certificate verified for the VIP against CA (the lab's generated
+CA, roles/mgmt_ha).
 Prints one JSON object: holder, new_holder, failover_s (from sending the stop to the first answer
 through the VIP), stop_command_s, job (the job as the API returned it).
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -44,37 +48,40 @@ def holders(key, vip, nodes):
     return [n for n in nodes if f" {vip}/" in ssh(key, n, "ip", "-4", "-o", "addr", "show")]
 
 
-def request(url, key=None, data=None, timeout=2.0):
+def request(url, tls, key=None, data=None, timeout=2.0):
     headers = {"Content-Type": "application/json"}
     if key:
         headers["Authorization"] = f"Bearer {key}"
-    req = urllib.request.Request(  # noqa: S310 - http to the lab's VIP
+    req = urllib.request.Request(  # noqa: S310 - https to the lab's VIP
         url,
         data=json.dumps(data).encode() if data is not None else None,
         headers=headers,
         method="POST" if data is not None else "GET",
     )
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - http to the lab's VIP
+    with urllib.request.urlopen(req, timeout=timeout, context=tls) as resp:  # noqa: S310 - https to the lab's VIP
         return resp.status, json.loads(resp.read() or b"null")
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--vip", required=True)
-    ap.add_argument("--port", type=int, default=8080)
+    ap.add_argument("--port", type=int, default=8443)
     ap.add_argument("--key-file", required=True)
+    ap.add_argument("--ca-file", required=True, help="CA that the VIP's certificate verifies against")
     ap.add_argument("--ssh-key", required=True)
     ap.add_argument("--callback", required=True)
     ap.add_argument("--timeout", type=float, default=30.0)
     ap.add_argument("nodes", nargs="+")
     args = ap.parse_args()
-    api = f"http://{args.vip}:{args.port}"
+    api = f"https://{args.vip}:{args.port}"
+    tls = ssl.create_default_context(cafile=args.ca_file)
     with open(args.key_file, encoding="utf-8") as fh:
         token = fh.read().strip()
 
     [holder] = holders(args.ssh_key, args.vip, args.nodes)
     status, job = request(
         f"{api}/v1/jobs",
+        tls,
         token,
         {
             "playbook": "diagnostics",
@@ -93,7 +100,7 @@ def main():
     failover = None
     while time.monotonic() - start < args.timeout:
         try:
-            if request(f"{api}/healthz", timeout=0.5)[0] == 200:
+            if request(f"{api}/healthz", tls, timeout=0.5)[0] == 200:
                 failover = time.monotonic() - start
                 break
         except (urllib.error.URLError, OSError):

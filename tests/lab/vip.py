@@ -1,0 +1,22 @@
+"""The lab's API through its VIP: HTTPS on 8443 with the CA that `playbooks/mgmt.yml` generated in
+`.cache/lab/tls` (roles/mgmt_ha); plain HTTP on 8080 only redirects there."""
+
+from __future__ import annotations
+
+import ssl
+
+from tests.harness import REPO
+
+VIP = "10.89.10.100"
+HTTPS_PORT = 8443
+HTTP_PORT = 8080
+URL = f"https://{VIP}:{HTTPS_PORT}"
+PLAIN_URL = f"http://{VIP}:{HTTP_PORT}"
+CA = REPO / ".cache" / "lab" / "tls" / "ca.crt"
+
+
+def tls() -> ssl.SSLContext:
+    """Verifies the VIP's certificate against the lab's CA only (not the system's), with the name.
+
+    Built per call: the CA file exists once mgmt.yml ran, and a test may deploy it again."""
+    return ssl.create_default_context(cafile=str(CA))
