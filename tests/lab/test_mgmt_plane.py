@@ -25,13 +25,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.harness import REPO, containers_running, head_snapshot, node_exec, run_playbook
-from tests.lab.vip import CA, HTTP_PORT, HTTPS_PORT, PLAIN_URL, URL, VIP, tls
+from tests.lab.vip import CA, HTTP_PORT, HTTPS_PORT, PLAIN_URL, TLS_FILES, TLS_SNAPSHOTS, URL, VIP, tls
 
 INVENTORY = str(REPO / "inventories" / "lab")
 MGMT_NODES = ["scloud-node1", "scloud-node2", "scloud-node3"]
 MGMT_ADDRESSES = ["10.89.10.11", "10.89.10.12", "10.89.10.13"]
-TLS_FILES = [CA, CA.with_name("server.crt"), CA.with_name("server.key")]
-_TLS_SNAPSHOTS: list[list[bytes]] = []
 ADMIN_KEY = REPO / ".cache" / "lab" / "admin.key"
 FAILOVER_LIMIT = 5.0
 
@@ -51,21 +49,9 @@ def _lab_running():
 
 
 @pytest.fixture(scope="module")
-def deployed(tmp_path_factory):
-    """mgmt.yml twice on the lab, with the committed tree as the release; yields both runs."""
-    assert _lab_running(), "the lab is not running: make lab"
-    extra = {"mgmt_api_source_dir": head_snapshot(tmp_path_factory.mktemp("release"))}
-    runs = []
-    for _ in range(2):
-        start = time.monotonic()
-        run = run_playbook("playbooks/mgmt.yml", inventory=INVENTORY, extra_vars=extra)
-        runs.append((run, time.monotonic() - start))
-        assert run.ok, run.stdout[-6000:]
-        # The CA and the server certificate on the controller after each run (the same twice).
-        _TLS_SNAPSHOTS.append([f.read_bytes() for f in TLS_FILES])
-    print(f"\nmgmt.yml first run {runs[0][1]:.1f} s (changed={runs[0][0].changed_count()}), "
-          f"second run {runs[1][1]:.1f} s (changed={runs[1][0].changed_count()})")
-    return runs
+def deployed(mgmt_deployed):
+    """mgmt.yml twice on the lab (tests/lab/conftest.py, once per session); both runs."""
+    return mgmt_deployed
 
 
 def test_second_run_changes_nothing(deployed):
@@ -112,7 +98,7 @@ def _peer_certificate(address, server_hostname):
 def test_vip_serves_https_with_the_generated_ca(deployed):
     """The certificate verifies against the generated CA for the VIP address and names every mgmt
     node; the CA was generated once (the second run kept it and the server certificate)."""
-    assert len(_TLS_SNAPSHOTS) == 2 and _TLS_SNAPSHOTS[0] == _TLS_SNAPSHOTS[1]
+    assert len(TLS_SNAPSHOTS) == 2 and TLS_SNAPSHOTS[0] == TLS_SNAPSHOTS[1]
     assert CA.with_name("ca.key").stat().st_mode & 0o077 == 0
     assert CA.with_name("server.key").stat().st_mode & 0o077 == 0
     cert, version = _peer_certificate(VIP, VIP)
@@ -357,5 +343,5 @@ def test_operator_certificate_replaces_the_generated_one_and_back(deployed, tmp_
     finally:
         back = run_playbook("playbooks/mgmt.yml", inventory=INVENTORY, extra_vars=release)
     assert back.ok, back.stdout[-6000:]
-    assert [f.read_bytes() for f in TLS_FILES] == _TLS_SNAPSHOTS[-1]
+    assert [f.read_bytes() for f in TLS_FILES] == TLS_SNAPSHOTS[-1]
     assert httpx.get(f"{URL}/healthz", verify=tls(), timeout=5).status_code == 200
