@@ -17,6 +17,7 @@ author:
   - SCloudStack developers (@scloudstack)
 extends_documentation_fragment:
   - scloud.stack.ovsdb
+  - scloud.stack.ovsdb.ovs
   - scloud.stack.attributes
 options:
   name:
