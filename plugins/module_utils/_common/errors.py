@@ -34,4 +34,3 @@ class EngineError(ScloudError):
 
 class MissingLibraryError(ScloudError):
     """A Python binding of the engine is not importable on the target."""
-
