@@ -35,13 +35,20 @@ def _options_table(options, depth=0):
     return rows
 
 
+def _groups(doc):
+    return ((doc.get("attributes") or {}).get("action_group") or {}).get("membership", [])
+
+
 def render(name, data):
     doc = data["doc"]
     desc = doc.get("description", "")
     if isinstance(desc, list):
         desc = "\n\n".join(desc)
-    lines = [f"# scloud.stack.{name}", "", doc.get("short_description", ""), "", desc, "", "## Options", "",
-             "| option | type | | description |", "| --- | --- | --- | --- |"]
+    lines = [f"# scloud.stack.{name}", "", doc.get("short_description", ""), "", desc, ""]
+    for group in _groups(doc):
+        lines += [f"Action group `{group}`: `module_defaults: {{group/{group}: {{...}}}}` sets the "
+                  "connection options once for every module of the group.", ""]
+    lines += ["## Options", "", "| option | type | | description |", "| --- | --- | --- | --- |"]
     lines += _options_table(doc.get("options"))
     if data.get("examples"):
         lines += ["", "## Examples", "", "```yaml", data["examples"].strip(), "```"]
@@ -71,6 +78,15 @@ def main():
         name = fqcn.rsplit(".", 1)[1]
         (OUT / f"{name}.md").write_text(render(name, docs[fqcn]))
         index.append(f"- [{fqcn}]({name}.md): {docs[fqcn]['doc'].get('short_description', '')}")
+    groups = {}
+    for fqcn in fqcns:
+        for group in _groups(docs[fqcn]["doc"]):
+            groups.setdefault(group, []).append(fqcn.rsplit(".", 1)[1])
+    if groups:
+        index += ["", "## Action groups", "",
+                  "`module_defaults: {group/<group>: {...}}` sets the connection options of every module of "
+                  "a group once (`meta/runtime.yml`):", ""]
+        index += [f"- `{group}`: {', '.join(mods)}" for group, mods in sorted(groups.items())]
     (OUT / "README.md").write_text("\n".join(index) + "\n")
     return 0
 

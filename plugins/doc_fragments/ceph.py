@@ -33,6 +33,14 @@ options:
       - Seconds to wait for the connection and for each monitor command.
     type: int
     default: 30
+attributes:
+  action_group:
+    description:
+      - Use C(group/scloud.stack.ceph) in C(module_defaults) to set the connection options of every
+        Ceph module once.
+    support: full
+    membership:
+      - scloud.stack.ceph
 requirements:
   - The Python binding C(rados) (Debian package C(python3-rados)) on the target.
 notes:

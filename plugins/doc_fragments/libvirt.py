@@ -15,6 +15,14 @@ options:
         C(qemu+ssh://root@node1/system).
     type: str
     default: qemu:///system
+attributes:
+  action_group:
+    description:
+      - Use C(group/scloud.stack.libvirt) in C(module_defaults) to set O(uri) of every libvirt
+        module once.
+    support: full
+    membership:
+      - scloud.stack.libvirt
 requirements:
   - libvirt-python on the target (Debian package C(python3-libvirt)).
 """

@@ -1,6 +1,7 @@
 # Copyright (c) 2026 SCloudStack developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The OVSDB connection options shared by every ``ovs_*`` and ``ovn_*`` module."""
+"""The OVSDB connection options shared by every ``ovs_*`` and ``ovn_*`` module (``DOCUMENTATION``),
+and the action group of each kind (``scloud.stack.ovsdb.ovs``, ``scloud.stack.ovsdb.ovn``)."""
 
 from __future__ import annotations
 
@@ -37,4 +38,27 @@ requirements:
 notes:
   - One OVSDB session and one transaction per task. If another client changes the rows the task
     relies on between read and commit, the module reads again and re-plans (up to 5 times).
+"""
+
+    # The two kinds talk to different databases, so each has its own group for module_defaults.
+    OVS = r"""
+attributes:
+  action_group:
+    description:
+      - Use C(group/scloud.stack.ovs) in C(module_defaults) to set the connection options of every
+        C(ovs_*) module (the local Open vSwitch database) once.
+    support: full
+    membership:
+      - scloud.stack.ovs
+"""
+
+    OVN = r"""
+attributes:
+  action_group:
+    description:
+      - Use C(group/scloud.stack.ovn) in C(module_defaults) to set the connection options of every
+        C(ovn_*) module (the OVN Northbound database, for example its RAFT cluster's remotes) once.
+    support: full
+    membership:
+      - scloud.stack.ovn
 """

@@ -93,13 +93,13 @@ mon_round_trips:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.scloud.stack.plugins.module_utils._ceph import rule
-from ansible_collections.scloud.stack.plugins.module_utils._ceph.connection import ceph_argument_spec
-from ansible_collections.scloud.stack.plugins.module_utils._ceph.runner import run
+from ansible_collections.scloud.stack.plugins.module_utils._ceph.connection import CEPH
+from ansible_collections.scloud.stack.plugins.module_utils._common.runner import Operation, run_module
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=ceph_argument_spec(
+        argument_spec=CEPH.argument_spec(
             name={"type": "str", "required": True},
             state={"type": "str", "choices": ["present", "absent"], "default": "present"},
             rule_type={"type": "str", "choices": ["replicated", "erasure"], "default": "replicated"},
@@ -111,7 +111,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run(module, rule.validate_params, rule.converge)
+    run_module(module, CEPH, Operation(rule.converge, validate=rule.validate_params))
 
 
 if __name__ == "__main__":

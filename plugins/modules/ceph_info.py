@@ -80,21 +80,13 @@ mon_round_trips:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.scloud.stack.plugins.module_utils._ceph import info
-from ansible_collections.scloud.stack.plugins.module_utils._ceph.connection import ceph_argument_spec
-from ansible_collections.scloud.stack.plugins.module_utils._ceph.runner import run
-
-
-def _validate(_params):
-    return None
-
-
-def _gather(session, _params, _check_mode):
-    return {"changed": False, **info.gather(session)}
+from ansible_collections.scloud.stack.plugins.module_utils._ceph.connection import CEPH
+from ansible_collections.scloud.stack.plugins.module_utils._common.runner import Operation, run_module
 
 
 def main():
-    module = AnsibleModule(argument_spec=ceph_argument_spec(), supports_check_mode=True)
-    run(module, _validate, _gather)
+    module = AnsibleModule(argument_spec=CEPH.argument_spec(), supports_check_mode=True)
+    run_module(module, CEPH, Operation(info.converge))
 
 
 if __name__ == "__main__":

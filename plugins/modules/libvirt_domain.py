@@ -245,15 +245,9 @@ restart_pending:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.scloud.stack.plugins.module_utils._common.errors import (
-    ScloudError,
-    fail_from_exception,
-)
-from ansible_collections.scloud.stack.plugins.module_utils._libvirt.connection import (
-    libvirt_argument_spec,
-    require_library,
-)
-from ansible_collections.scloud.stack.plugins.module_utils._libvirt.domain import run_domain
+from ansible_collections.scloud.stack.plugins.module_utils._common.runner import run_module
+from ansible_collections.scloud.stack.plugins.module_utils._libvirt.connection import LIBVIRT
+from ansible_collections.scloud.stack.plugins.module_utils._libvirt.domain import DomainOperation
 
 _RBD = {
     "pool": {"type": "str", "required": True},
@@ -290,7 +284,7 @@ _BOOT = {
 
 def main():
     module = AnsibleModule(
-        argument_spec=libvirt_argument_spec(
+        argument_spec=LIBVIRT.argument_spec(
             name={"type": "str", "required": True},
             state={"type": "str", "default": "running",
                    "choices": ["running", "shutoff", "paused", "absent"]},
@@ -311,12 +305,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    require_library(module)
-    try:
-        result = run_domain(module)
-    except ScloudError as exc:
-        fail_from_exception(module, exc)
-    module.exit_json(**result)
+    run_module(module, LIBVIRT, DomainOperation())
 
 
 if __name__ == "__main__":

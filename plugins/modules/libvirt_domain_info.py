@@ -61,28 +61,17 @@ host:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.scloud.stack.plugins.module_utils._common.errors import (
-    ScloudError,
-    fail_from_exception,
-)
-from ansible_collections.scloud.stack.plugins.module_utils._libvirt.connection import (
-    libvirt_argument_spec,
-    require_library,
-)
-from ansible_collections.scloud.stack.plugins.module_utils._libvirt.info import run_info
+from ansible_collections.scloud.stack.plugins.module_utils._common.runner import Operation, run_module
+from ansible_collections.scloud.stack.plugins.module_utils._libvirt import info
+from ansible_collections.scloud.stack.plugins.module_utils._libvirt.connection import LIBVIRT
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=libvirt_argument_spec(name={"type": "str"}),
+        argument_spec=LIBVIRT.argument_spec(name={"type": "str"}),
         supports_check_mode=True,
     )
-    require_library(module)
-    try:
-        result = run_info(module.params)
-    except ScloudError as exc:
-        fail_from_exception(module, exc)
-    module.exit_json(**result)
+    run_module(module, LIBVIRT, Operation(info.converge))
 
 
 if __name__ == "__main__":

@@ -76,20 +76,14 @@ actions:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.scloud.stack.plugins.module_utils._common.errors import (
-    ScloudError,
-    fail_from_exception,
-)
-from ansible_collections.scloud.stack.plugins.module_utils._libvirt.connection import (
-    libvirt_argument_spec,
-    require_library,
-)
-from ansible_collections.scloud.stack.plugins.module_utils._libvirt.secret import run_secret
+from ansible_collections.scloud.stack.plugins.module_utils._common.runner import run_module
+from ansible_collections.scloud.stack.plugins.module_utils._libvirt.connection import LIBVIRT
+from ansible_collections.scloud.stack.plugins.module_utils._libvirt.secret import SecretOperation
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=libvirt_argument_spec(
+        argument_spec=LIBVIRT.argument_spec(
             usage_type={"type": "str", "choices": ["ceph"], "default": "ceph"},
             usage_name={"type": "str", "required": True},
             uuid={"type": "str"},
@@ -99,12 +93,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    require_library(module)
-    try:
-        result = run_secret(module.params, module.check_mode)
-    except ScloudError as exc:
-        fail_from_exception(module, exc)
-    module.exit_json(**result)
+    run_module(module, LIBVIRT, SecretOperation())
 
 
 if __name__ == "__main__":

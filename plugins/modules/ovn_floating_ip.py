@@ -17,6 +17,7 @@ author:
   - SCloudStack developers (@scloudstack)
 extends_documentation_fragment:
   - scloud.stack.ovsdb
+  - scloud.stack.ovsdb.ovn
   - scloud.stack.attributes
 options:
   router:
@@ -54,24 +55,21 @@ floating_ip:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.scloud.stack.plugins.module_utils._ovs.ovsdb import (
-    OVSDB_REQUIRED_TOGETHER,
-    argument_spec,
-    run_resource,
-)
+from ansible_collections.scloud.stack.plugins.module_utils._common.runner import run_module
+from ansible_collections.scloud.stack.plugins.module_utils._ovs.ovsdb import OVSDB, ResourceOperation
 from ansible_collections.scloud.stack.plugins.module_utils._ovs.routing import FloatingIp
 
 
 def main():
-    spec = argument_spec(
+    spec = OVSDB.argument_spec(
         router={"type": "str", "required": True},
         external_ip={"type": "str", "required": True},
         port={"type": "str"},
         state={"type": "str", "choices": ["present", "absent"], "default": "present"},
     )
-    module = AnsibleModule(argument_spec=spec, required_together=OVSDB_REQUIRED_TOGETHER,
+    module = AnsibleModule(argument_spec=spec, required_together=OVSDB.required_together,
                            supports_check_mode=True)
-    run_resource(module, FloatingIp)
+    run_module(module, OVSDB, ResourceOperation(FloatingIp))
 
 
 if __name__ == "__main__":

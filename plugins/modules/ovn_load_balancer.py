@@ -17,6 +17,7 @@ author:
   - SCloudStack developers (@scloudstack)
 extends_documentation_fragment:
   - scloud.stack.ovsdb
+  - scloud.stack.ovsdb.ovn
   - scloud.stack.attributes
 options:
   name:
@@ -86,16 +87,13 @@ load_balancer:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.scloud.stack.plugins.module_utils._ovs.ovsdb import (
-    OVSDB_REQUIRED_TOGETHER,
-    argument_spec,
-    run_resource,
-)
+from ansible_collections.scloud.stack.plugins.module_utils._common.runner import run_module
+from ansible_collections.scloud.stack.plugins.module_utils._ovs.ovsdb import OVSDB, ResourceOperation
 from ansible_collections.scloud.stack.plugins.module_utils._ovs.routing import LoadBalancer
 
 
 def main():
-    spec = argument_spec(
+    spec = OVSDB.argument_spec(
         name={"type": "str", "required": True},
         vip={"type": "str"},
         protocol={"type": "str", "choices": ["tcp", "udp"], "default": "tcp"},
@@ -105,9 +103,9 @@ def main():
         switches={"type": "list", "elements": "str", "default": []},
         state={"type": "str", "choices": ["present", "absent"], "default": "present"},
     )
-    module = AnsibleModule(argument_spec=spec, required_together=OVSDB_REQUIRED_TOGETHER,
+    module = AnsibleModule(argument_spec=spec, required_together=OVSDB.required_together,
                            supports_check_mode=True)
-    run_resource(module, LoadBalancer)
+    run_module(module, OVSDB, ResourceOperation(LoadBalancer))
 
 
 if __name__ == "__main__":

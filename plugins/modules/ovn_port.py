@@ -23,6 +23,7 @@ author:
   - SCloudStack developers (@scloudstack)
 extends_documentation_fragment:
   - scloud.stack.ovsdb
+  - scloud.stack.ovsdb.ovn
   - scloud.stack.attributes
 options:
   switch:
@@ -106,12 +107,9 @@ port:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.scloud.stack.plugins.module_utils._common.runner import run_module
 from ansible_collections.scloud.stack.plugins.module_utils._ovs.northbound import LogicalPort
-from ansible_collections.scloud.stack.plugins.module_utils._ovs.ovsdb import (
-    OVSDB_REQUIRED_TOGETHER,
-    argument_spec,
-    run_batch,
-)
+from ansible_collections.scloud.stack.plugins.module_utils._ovs.ovsdb import OVSDB, ResourceOperation
 
 
 def main():
@@ -125,11 +123,11 @@ def main():
         state={"type": "str", "choices": ["present", "absent"], "default": "present"},
     )
     item_options = dict(item, name={"type": "str", "required": True})
-    spec = argument_spec(**item, ports={"type": "list", "elements": "dict", "options": item_options})
-    module = AnsibleModule(argument_spec=spec, required_together=OVSDB_REQUIRED_TOGETHER,
+    spec = OVSDB.argument_spec(**item, ports={"type": "list", "elements": "dict", "options": item_options})
+    module = AnsibleModule(argument_spec=spec, required_together=OVSDB.required_together,
                            required_one_of=[("name", "ports")], mutually_exclusive=[("name", "ports")],
                            supports_check_mode=True)
-    run_batch(module, LogicalPort, "ports")
+    run_module(module, OVSDB, ResourceOperation(LogicalPort, items_key="ports"))
 
 
 if __name__ == "__main__":

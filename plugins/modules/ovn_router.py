@@ -20,6 +20,7 @@ author:
   - SCloudStack developers (@scloudstack)
 extends_documentation_fragment:
   - scloud.stack.ovsdb
+  - scloud.stack.ovsdb.ovn
   - scloud.stack.attributes
 options:
   name:
@@ -112,16 +113,13 @@ router:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.scloud.stack.plugins.module_utils._ovs.ovsdb import (
-    OVSDB_REQUIRED_TOGETHER,
-    argument_spec,
-    run_resource,
-)
+from ansible_collections.scloud.stack.plugins.module_utils._common.runner import run_module
+from ansible_collections.scloud.stack.plugins.module_utils._ovs.ovsdb import OVSDB, ResourceOperation
 from ansible_collections.scloud.stack.plugins.module_utils._ovs.routing import Router
 
 
 def main():
-    spec = argument_spec(
+    spec = OVSDB.argument_spec(
         name={"type": "str", "required": True},
         vpc={"type": "str"},
         subnets={"type": "list", "elements": "dict", "default": [], "options": {
@@ -138,9 +136,9 @@ def main():
         static_routes={"type": "list", "elements": "dict", "default": []},
         state={"type": "str", "choices": ["present", "absent"], "default": "present"},
     )
-    module = AnsibleModule(argument_spec=spec, required_together=OVSDB_REQUIRED_TOGETHER,
+    module = AnsibleModule(argument_spec=spec, required_together=OVSDB.required_together,
                            supports_check_mode=True)
-    run_resource(module, Router)
+    run_module(module, OVSDB, ResourceOperation(Router))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ author:
   - SCloudStack developers (@scloudstack)
 extends_documentation_fragment:
   - scloud.stack.ovsdb
+  - scloud.stack.ovsdb.ovn
   - scloud.stack.attributes
 options:
   name:
@@ -69,23 +70,20 @@ security_group:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.scloud.stack.plugins.module_utils._common.runner import run_module
 from ansible_collections.scloud.stack.plugins.module_utils._ovs.northbound import SecurityGroup
-from ansible_collections.scloud.stack.plugins.module_utils._ovs.ovsdb import (
-    OVSDB_REQUIRED_TOGETHER,
-    argument_spec,
-    run_resource,
-)
+from ansible_collections.scloud.stack.plugins.module_utils._ovs.ovsdb import OVSDB, ResourceOperation
 
 
 def main():
-    spec = argument_spec(
+    spec = OVSDB.argument_spec(
         name={"type": "str", "required": True},
         rules={"type": "list", "elements": "dict", "default": []},
         state={"type": "str", "choices": ["present", "absent"], "default": "present"},
     )
-    module = AnsibleModule(argument_spec=spec, required_together=OVSDB_REQUIRED_TOGETHER,
+    module = AnsibleModule(argument_spec=spec, required_together=OVSDB.required_together,
                            supports_check_mode=True)
-    run_resource(module, SecurityGroup)
+    run_module(module, OVSDB, ResourceOperation(SecurityGroup))
 
 
 if __name__ == "__main__":

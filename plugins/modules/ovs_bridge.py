@@ -17,6 +17,7 @@ author:
   - SCloudStack developers (@scloudstack)
 extends_documentation_fragment:
   - scloud.stack.ovsdb
+  - scloud.stack.ovsdb.ovs
   - scloud.stack.attributes
 options:
   name:
@@ -86,16 +87,13 @@ bridge:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.scloud.stack.plugins.module_utils._ovs.ovsdb import (
-    OVSDB_REQUIRED_TOGETHER,
-    argument_spec,
-    run_resource,
-)
+from ansible_collections.scloud.stack.plugins.module_utils._common.runner import run_module
+from ansible_collections.scloud.stack.plugins.module_utils._ovs.ovsdb import OVSDB, ResourceOperation
 from ansible_collections.scloud.stack.plugins.module_utils._ovs.vswitch import Bridge
 
 
 def main():
-    spec = argument_spec(
+    spec = OVSDB.argument_spec(
         name={"type": "str", "required": True},
         state={"type": "str", "choices": ["present", "absent"], "default": "present"},
         datapath_type={"type": "str", "choices": ["system", "netdev"]},
@@ -104,9 +102,9 @@ def main():
         external_ids={"type": "dict"},
         other_config={"type": "dict"},
     )
-    module = AnsibleModule(argument_spec=spec, required_together=OVSDB_REQUIRED_TOGETHER,
+    module = AnsibleModule(argument_spec=spec, required_together=OVSDB.required_together,
                            supports_check_mode=True)
-    run_resource(module, Bridge)
+    run_module(module, OVSDB, ResourceOperation(Bridge))
 
 
 if __name__ == "__main__":

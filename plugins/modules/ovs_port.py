@@ -18,6 +18,7 @@ author:
   - SCloudStack developers (@scloudstack)
 extends_documentation_fragment:
   - scloud.stack.ovsdb
+  - scloud.stack.ovsdb.ovs
   - scloud.stack.attributes
 options:
   bridge:
@@ -130,11 +131,8 @@ port:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.scloud.stack.plugins.module_utils._ovs.ovsdb import (
-    OVSDB_REQUIRED_TOGETHER,
-    argument_spec,
-    run_batch,
-)
+from ansible_collections.scloud.stack.plugins.module_utils._common.runner import run_module
+from ansible_collections.scloud.stack.plugins.module_utils._ovs.ovsdb import OVSDB, ResourceOperation
 from ansible_collections.scloud.stack.plugins.module_utils._ovs.vswitch import PORT_TYPES, VLAN_MODES, Port
 
 
@@ -151,11 +149,11 @@ def main():
         external_ids={"type": "dict"},
     )
     item_options = dict(item, name={"type": "str", "required": True})
-    spec = argument_spec(**item, ports={"type": "list", "elements": "dict", "options": item_options})
-    module = AnsibleModule(argument_spec=spec, required_together=OVSDB_REQUIRED_TOGETHER,
+    spec = OVSDB.argument_spec(**item, ports={"type": "list", "elements": "dict", "options": item_options})
+    module = AnsibleModule(argument_spec=spec, required_together=OVSDB.required_together,
                            required_one_of=[("name", "ports")], mutually_exclusive=[("name", "ports")],
                            supports_check_mode=True)
-    run_batch(module, Port, "ports")
+    run_module(module, OVSDB, ResourceOperation(Port, items_key="ports"))
 
 
 if __name__ == "__main__":

@@ -89,13 +89,13 @@ mon_round_trips:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.scloud.stack.plugins.module_utils._ceph import rbd_image
-from ansible_collections.scloud.stack.plugins.module_utils._ceph.connection import ceph_argument_spec
-from ansible_collections.scloud.stack.plugins.module_utils._ceph.runner import run
+from ansible_collections.scloud.stack.plugins.module_utils._ceph.connection import CEPH
+from ansible_collections.scloud.stack.plugins.module_utils._common.runner import Operation, run_module
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=ceph_argument_spec(
+        argument_spec=CEPH.argument_spec(
             pool={"type": "str", "required": True},
             name={"type": "str", "required": True},
             state={"type": "str", "choices": ["present", "absent"], "default": "present"},
@@ -105,7 +105,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run(module, rbd_image.validate_params, rbd_image.converge, need_rbd=True)
+    run_module(module, CEPH, Operation(rbd_image.converge, validate=rbd_image.validate_params, need_rbd=True))
 
 
 if __name__ == "__main__":

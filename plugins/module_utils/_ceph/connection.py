@@ -1,10 +1,12 @@
 # Copyright (c) 2026 SCloudStack developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one connection every Ceph module opens: a librados session to the monitors.
+"""The one Ceph session of the collection: a librados connection to the monitors.
 
-``CEPH_CONNECTION_SPEC`` is the shared argument spec (documented once, by the doc fragment
-``scloud.stack.ceph``); :class:`CephSession` is one librados connection per task, through which
-every read and write goes as a JSON ``mon_command``. No ``ceph`` CLI subprocess.
+:data:`CEPH` is the engine of every Ceph module (shared options ``CEPH_CONNECTION_SPEC``, documented
+once by the doc fragment ``scloud.stack.ceph``; action group ``scloud.stack.ceph``).
+:class:`CephSession` is one librados connection per task, through which every read and write goes
+as a JSON ``mon_command``; no ``ceph`` CLI subprocess. The libvirt code opens the same class for the
+RBD images behind a domain's disks.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from ansible_collections.scloud.stack.plugins.module_utils._common.errors import
     EngineError,
     MissingLibraryError,
 )
+from ansible_collections.scloud.stack.plugins.module_utils._common.runner import Engine
 
 try:
     import rados
@@ -23,15 +26,17 @@ try:
     HAS_RADOS = True
     RADOS_IMPORT_ERROR = None
 except ImportError:
+    rados = None
     HAS_RADOS = False
     RADOS_IMPORT_ERROR = traceback.format_exc()
 
 try:
-    import rbd  # noqa: F401 pylint: disable=unused-import
+    import rbd
 
     HAS_RBD = True
     RBD_IMPORT_ERROR = None
 except ImportError:
+    rbd = None
     HAS_RBD = False
     RBD_IMPORT_ERROR = traceback.format_exc()
 
@@ -45,38 +50,26 @@ CEPH_CONNECTION_SPEC = {
 }
 
 
-def ceph_argument_spec(**module_options):
-    """The module's own options plus the shared connection options."""
-    spec = dict(CEPH_CONNECTION_SPEC)
-    spec.update(module_options)
-    return spec
-
-
-def require_library(module, need_rbd=False):
-    """Fail with a clear message (and the Debian package to install) when a binding is missing."""
-    from ansible.module_utils.basic import missing_required_lib
-
-    if not HAS_RADOS:
-        module.fail_json(
-            msg=missing_required_lib("rados (Debian package python3-rados)"), exception=RADOS_IMPORT_ERROR
-        )
-    if need_rbd and not HAS_RBD:
-        module.fail_json(
-            msg=missing_required_lib("rbd (Debian package python3-rbd)"), exception=RBD_IMPORT_ERROR
-        )
-
-
 class CephSession:
     """One librados connection; ``mon_command`` sends a JSON command and returns parsed JSON.
+
+    The monitors come from ``conf`` (default: librados' search, ``/etc/ceph/<cluster>.conf``) or
+    from ``mon_host``; with ``mon_host`` and no ``conf`` no file is read. The key comes from
+    ``keyring`` (default: what the configuration says) or is given as ``key`` (base64). ``cluster``
+    ``None`` lets librados name the cluster after the configuration file.
 
     ``round_trips`` counts the monitor commands sent, so a module can report how many it used.
     """
 
-    def __init__(self, cluster="ceph", conf=None, user="admin", keyring=None, timeout=30):
+    def __init__(self, cluster="ceph", conf=None, user="admin", keyring=None, timeout=30, mon_host=None,
+                 key=None):
         if not HAS_RADOS:
-            raise MissingLibraryError("the Python binding rados is missing (install python3-rados)")
+            raise MissingLibraryError(
+                "the Python binding rados is missing (install python3-rados)", exception=RADOS_IMPORT_ERROR
+            )
         self.timeout = timeout
         self.round_trips = 0
+        self.rados = None
         overrides = {
             "client_mount_timeout": str(timeout),
             "rados_mon_op_timeout": str(timeout),
@@ -84,13 +77,22 @@ class CephSession:
         }
         if keyring:
             overrides["keyring"] = keyring
+        if mon_host:
+            overrides["mon_host"] = mon_host
+        if key:
+            overrides["key"] = key
+        # "" reads librados' default configuration file; None reads none (the monitors are given).
+        conffile = conf or (None if mon_host else "")
+        where = f"monitors {mon_host}" if mon_host and not conf else f"conf {conf or 'default'}"
+        secret = "the key given" if key else f"keyring {keyring or 'default'}"
         try:
-            self.rados = rados.Rados(clustername=cluster, rados_id=user, conffile=conf or "", conf=overrides)
+            self.rados = rados.Rados(clustername=cluster, rados_id=user, conffile=conffile, conf=overrides)
             self.rados.connect(timeout=timeout)
         except rados.Error as exc:
+            self.close()
+            name = f"Ceph cluster {cluster!r}" if cluster else "the Ceph cluster"
             raise EngineError(
-                f"cannot connect to Ceph cluster {cluster!r} as client.{user} "
-                f"(conf {conf or 'default'}, keyring {keyring or 'default'}): {exc}"
+                f"cannot connect to {name} as client.{user} ({where}, {secret}): {exc}"
             ) from exc
 
     def close(self):
@@ -131,12 +133,38 @@ class CephSession:
         return self.rados.open_ioctx(pool)
 
 
-def open_session(params):
-    """A :class:`CephSession` from a module's connection options."""
-    return CephSession(
-        cluster=params["cluster"],
-        conf=params.get("conf"),
-        user=params["user"],
-        keyring=params.get("keyring"),
-        timeout=params["timeout"],
-    )
+class CephEngine(Engine):
+    """How a Ceph module connects: ``CEPH_CONNECTION_SPEC``, one :class:`CephSession` per task."""
+
+    name = "ceph"
+    connection_spec = CEPH_CONNECTION_SPEC
+    native_errors = tuple(e for e in (getattr(rados, "Error", None), getattr(rbd, "Error", None)) if e)
+
+    def require(self, need_rbd=False):
+        """``need_rbd``: the module opens RBD images, not only monitor commands."""
+        from ansible.module_utils.basic import missing_required_lib
+
+        if not HAS_RADOS:
+            raise MissingLibraryError(
+                missing_required_lib("rados (Debian package python3-rados)"), exception=RADOS_IMPORT_ERROR
+            )
+        if need_rbd and not HAS_RBD:
+            raise MissingLibraryError(
+                missing_required_lib("rbd (Debian package python3-rbd)"), exception=RBD_IMPORT_ERROR
+            )
+
+    def open(self, module, need_rbd=False):
+        params = module.params
+        return CephSession(
+            cluster=params["cluster"],
+            conf=params.get("conf"),
+            user=params["user"],
+            keyring=params.get("keyring"),
+            timeout=params["timeout"],
+        )
+
+    def report(self, session):
+        return {"mon_round_trips": session.round_trips}
+
+
+CEPH = CephEngine()

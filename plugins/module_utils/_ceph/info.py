@@ -58,3 +58,8 @@ def gather(session):
     pools = session.mon_command("osd pool ls", detail="detail") or []
     crush = session.mon_command("osd crush dump")
     return summarise(status, df or {}, pools, crush)
+
+
+def converge(session, _params, _check_mode):
+    """``ceph_info`` reads only: the same in check mode, never changed."""
+    return {"changed": False, **gather(session)}

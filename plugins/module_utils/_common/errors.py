@@ -1,6 +1,7 @@
 # Copyright (c) 2026 SCloudStack developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One exception family for every module; only ``main()`` turns it into ``fail_json``."""
+"""One exception family for every module; only the runner (``_common/runner.py``) turns it into
+``fail_json``."""
 
 from __future__ import annotations
 
@@ -33,8 +34,3 @@ class EngineError(ScloudError):
 
 class MissingLibraryError(ScloudError):
     """A Python binding of the engine is not importable on the target."""
-
-
-def fail_from_exception(module, exc):
-    """Turn a :class:`ScloudError` into ``module.fail_json``."""
-    module.fail_json(msg=exc.msg, **exc.details)

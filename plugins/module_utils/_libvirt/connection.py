@@ -2,15 +2,21 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one libvirt connection a task opens.
 
-``LIBVIRT_CONNECTION_SPEC`` is the shared argument spec, documented once by the doc fragment
-``scloud.stack.libvirt``. Every read and write of a task goes through one :func:`connect`.
+:data:`LIBVIRT` is the engine of every libvirt module: the shared option ``uri``
+(``LIBVIRT_CONNECTION_SPEC``, documented once by the doc fragment ``scloud.stack.libvirt``; action
+group ``scloud.stack.libvirt``) and one :class:`LibvirtSession` per task, through which every read and
+write goes.
 """
 
 from __future__ import annotations
 
 import traceback
 
-from ansible_collections.scloud.stack.plugins.module_utils._common.errors import EngineError
+from ansible_collections.scloud.stack.plugins.module_utils._common.errors import (
+    EngineError,
+    MissingLibraryError,
+)
+from ansible_collections.scloud.stack.plugins.module_utils._common.runner import Engine
 
 try:
     import libvirt
@@ -28,31 +34,54 @@ LIBVIRT_CONNECTION_SPEC = {
 }
 
 
-def libvirt_argument_spec(**module_options):
-    """The module's own options plus the shared connection option ``uri``."""
-    spec = dict(LIBVIRT_CONNECTION_SPEC)
-    spec.update(module_options)
-    return spec
-
-
-def require_library(module):
-    """Fail with the Debian package to install when libvirt-python is missing on the target."""
-    from ansible.module_utils.basic import missing_required_lib
-
-    if not HAS_LIBVIRT:
-        module.fail_json(msg=missing_required_lib("libvirt (Debian package python3-libvirt)"),
-                         exception=LIBVIRT_IMPORT_ERROR)
-
-
 def _silence(_ctx, _err):
     # libvirt prints every error to stderr by default; errors reach us as exceptions instead.
     return None
 
 
 def connect(uri):
-    """Open the task's one connection to ``uri``; raise :class:`EngineError` when it fails."""
+    """Open a connection to ``uri``; raise :class:`EngineError` when it fails."""
     libvirt.registerErrorHandler(_silence, None)
     try:
         return libvirt.open(uri)
     except libvirt.libvirtError as exc:
         raise EngineError(f"uri: cannot connect to {uri}: {exc}", uri=uri) from exc
+
+
+class LibvirtSession:
+    """The task's libvirt connection (``conn``) and the module's ``run_command`` (argv lists), for
+    the few host commands a domain's NICs need (``ovs-vsctl``, ``ovn-sbctl``)."""
+
+    def __init__(self, uri, run_command=None):
+        self.conn = connect(uri)
+        self.run_command = run_command
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class LibvirtEngine(Engine):
+    name = "libvirt"
+    connection_spec = LIBVIRT_CONNECTION_SPEC
+    native_errors = (libvirt.libvirtError,) if HAS_LIBVIRT else ()
+
+    def require(self):
+        from ansible.module_utils.basic import missing_required_lib
+
+        if not HAS_LIBVIRT:
+            raise MissingLibraryError(missing_required_lib("libvirt (Debian package python3-libvirt)"),
+                                      exception=LIBVIRT_IMPORT_ERROR)
+
+    def open(self, module):
+        return LibvirtSession(module.params["uri"], run_command=module.run_command)
+
+
+LIBVIRT = LibvirtEngine()

@@ -18,9 +18,10 @@ from ansible_collections.scloud.stack.plugins.module_utils._common.errors import
     EngineError,
     ValidationError,
 )
+from ansible_collections.scloud.stack.plugins.module_utils._common.runner import Operation
 from ansible_collections.scloud.stack.plugins.module_utils._common.units import format_size
 from ansible_collections.scloud.stack.plugins.module_utils._libvirt import domxml
-from ansible_collections.scloud.stack.plugins.module_utils._libvirt.connection import connect, libvirt
+from ansible_collections.scloud.stack.plugins.module_utils._libvirt.connection import libvirt
 from ansible_collections.scloud.stack.plugins.module_utils._libvirt.rbd_disks import RbdImages
 from ansible_collections.scloud.stack.plugins.module_utils._libvirt.spec import (
     build_spec,
@@ -91,7 +92,10 @@ class Host:
         return self.machines[requested]
 
 
-class DomainRunner:
+class DomainTask:
+    """One ``libvirt_domain`` task: plan the changes of one domain, then apply them (or, in check
+    mode, stop after the plan)."""
+
     def __init__(self, params, check_mode=False, run_command=None):
         self.params = params
         self.check_mode = check_mode
@@ -175,10 +179,10 @@ class DomainRunner:
 
     # --- entry point -------------------------------------------------------------------------------
 
-    def run(self):
-        desired = build_spec(self.params)
-        self.conn = connect(self.params["uri"])
-        self.rbd = RbdImages(self.conn)
+    def run(self, conn, desired):
+        """Converge the domain to ``desired`` (:func:`build_spec` of the options) over ``conn``."""
+        self.conn = conn
+        self.rbd = RbdImages(conn)
         try:
             dom = lookup(self.conn, desired["name"])
             if self.params["state"] == "absent":
@@ -191,7 +195,6 @@ class DomainRunner:
             raise EngineError(f"libvirt: {exc}{self._done_note()}", actions_done=self.done) from exc
         finally:
             self.rbd.close()
-            self.conn.close()
 
     def _done_note(self):
         return f" (already done: {', '.join(self.done)})" if self.done else " (nothing was changed)"
@@ -530,6 +533,17 @@ class DomainRunner:
         return detach
 
 
-def run_domain(module):
-    """Run the module's task; returns the result dict (raises ScloudError on failure)."""
-    return DomainRunner(module.params, check_mode=module.check_mode, run_command=module.run_command).run()
+class DomainOperation(Operation):
+    """``libvirt_domain`` for the runner: the options become the desired spec once, in ``validate``
+    (bad input fails before the connection), then one :class:`DomainTask` converges it."""
+
+    def __init__(self):
+        super().__init__()
+        self.desired = None
+
+    def validate(self, params):
+        self.desired = build_spec(params)
+
+    def converge(self, session, params, check_mode):
+        task = DomainTask(params, check_mode=check_mode, run_command=session.run_command)
+        return task.run(session.conn, self.desired)

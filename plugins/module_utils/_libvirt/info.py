@@ -4,10 +4,9 @@
 
 from __future__ import annotations
 
-from ansible_collections.scloud.stack.plugins.module_utils._common.errors import EngineError
 from ansible_collections.scloud.stack.plugins.module_utils._common.units import format_size
 from ansible_collections.scloud.stack.plugins.module_utils._libvirt import domxml
-from ansible_collections.scloud.stack.plugins.module_utils._libvirt.connection import connect, libvirt
+from ansible_collections.scloud.stack.plugins.module_utils._libvirt.connection import libvirt
 from ansible_collections.scloud.stack.plugins.module_utils._libvirt.domain import state_name
 from ansible_collections.scloud.stack.plugins.module_utils._libvirt.spec import public
 
@@ -45,21 +44,17 @@ def host_capacity(conn):
     }
 
 
-def run_info(params):
-    conn = connect(params["uri"])
-    try:
-        if params.get("name"):
-            try:
-                doms = [conn.lookupByName(params["name"])]
-            except libvirt.libvirtError as exc:
-                if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
-                    raise
-                doms = []
-        else:
-            doms = conn.listAllDomains()
-        domains = sorted((describe(d) for d in doms), key=lambda d: d["name"])
-        return {"changed": False, "domains": domains, "host": host_capacity(conn)}
-    except libvirt.libvirtError as exc:
-        raise EngineError(f"libvirt: {exc}") from exc
-    finally:
-        conn.close()
+def converge(session, params, _check_mode):
+    """``libvirt_domain_info`` reads only: the same in check mode, never changed."""
+    conn = session.conn
+    if params.get("name"):
+        try:
+            doms = [conn.lookupByName(params["name"])]
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                raise
+            doms = []
+    else:
+        doms = conn.listAllDomains()
+    domains = sorted((describe(d) for d in doms), key=lambda d: d["name"])
+    return {"changed": False, "domains": domains, "host": host_capacity(conn)}

@@ -4,32 +4,31 @@
 
 The key is read from the libvirt secret the disk names (``secret_uuid``), the monitors from the
 disk's ``hosts`` or ``config`` (else ``/etc/ceph/ceph.conf``): the module needs no Ceph credential
-of its own. One librados session per distinct (monitors, user, key).
+of its own. One :class:`CephSession` (the Ceph modules' session) per distinct (monitors, user, key).
 """
 
 from __future__ import annotations
 
 import base64
-import traceback
 
+from ansible_collections.scloud.stack.plugins.module_utils._ceph.connection import (
+    HAS_RADOS,
+    HAS_RBD,
+    RADOS_IMPORT_ERROR,
+    RBD_IMPORT_ERROR,
+    CephSession,
+    rados,
+    rbd,
+)
 from ansible_collections.scloud.stack.plugins.module_utils._common.errors import (
     EngineError,
     MissingLibraryError,
     ValidationError,
 )
-
-try:
-    import rados
-    import rbd
-
-    HAS_RBD = True
-    RBD_IMPORT_ERROR = None
-except ImportError:
-    HAS_RBD = False
-    RBD_IMPORT_ERROR = traceback.format_exc()
+from ansible_collections.scloud.stack.plugins.module_utils._libvirt.connection import libvirt
 
 DEFAULT_CONF = "/etc/ceph/ceph.conf"
-TIMEOUT = "20"
+TIMEOUT = 20
 
 
 class RbdImages:
@@ -43,8 +42,6 @@ class RbdImages:
         uuid = disk["rbd"].get("secret_uuid")
         if not uuid:
             return None
-        import libvirt
-
         try:
             value = self.conn.secretLookupByUUIDString(uuid).value()
         except libvirt.libvirtError as exc:
@@ -53,36 +50,34 @@ class RbdImages:
         return base64.b64encode(value).decode()
 
     def _session(self, disk, option):
-        if not HAS_RBD:
+        if not (HAS_RADOS and HAS_RBD):
             raise MissingLibraryError("RBD disks need the Python bindings rados and rbd on the target "
                                       "(Debian packages python3-rados, python3-rbd)",
-                                      exception=RBD_IMPORT_ERROR)
+                                      exception=RADOS_IMPORT_ERROR or RBD_IMPORT_ERROR)
         spec = disk["rbd"]
         key = self._key(disk, option)
         ident = (tuple(spec.get("hosts") or ()), spec.get("config"), spec.get("user"), key)
-        if ident in self.sessions:
-            return self.sessions[ident]
-        conf = {"client_mount_timeout": TIMEOUT, "rados_mon_op_timeout": TIMEOUT,
-                "rados_osd_op_timeout": TIMEOUT}
-        if spec.get("hosts"):
-            conf["mon_host"] = ",".join(spec["hosts"])
-        if key:
-            conf["key"] = key
-        conffile = spec.get("config") or (None if spec.get("hosts") else DEFAULT_CONF)
-        try:
-            cluster = rados.Rados(rados_id=spec.get("user") or "admin", conffile=conffile, conf=conf)
-            cluster.connect(timeout=int(TIMEOUT))
-        except rados.Error as exc:
-            raise EngineError(f"{option}.rbd: cannot reach the Ceph cluster as client."
-                              f"{spec.get('user') or 'admin'}: {exc}") from exc
-        self.sessions[ident] = cluster
-        return cluster
+        if ident not in self.sessions:
+            hosts = ",".join(spec.get("hosts") or ())
+            try:
+                # cluster None: librados names the cluster after the configuration file, as QEMU does.
+                self.sessions[ident] = CephSession(
+                    cluster=None,
+                    conf=spec.get("config") or (None if hosts else DEFAULT_CONF),
+                    user=spec.get("user") or "admin",
+                    mon_host=hosts or None,
+                    key=key,
+                    timeout=TIMEOUT,
+                )
+            except EngineError as exc:
+                raise EngineError(f"{option}.rbd: {exc.msg}") from exc
+        return self.sessions[ident]
 
     def _ioctx(self, disk, option):
-        cluster = self._session(disk, option)
+        session = self._session(disk, option)
         pool = disk["rbd"]["pool"]
         try:
-            return cluster.open_ioctx(pool)
+            return session.open_ioctx(pool)
         except rados.ObjectNotFound:
             raise ValidationError(f"{option}.rbd.pool", f"pool {pool} does not exist") from None
 
@@ -113,6 +108,6 @@ class RbdImages:
             ioctx.close()
 
     def close(self):
-        for cluster in self.sessions.values():
-            cluster.shutdown()
+        for session in self.sessions.values():
+            session.close()
         self.sessions = {}

@@ -19,7 +19,8 @@ from ansible_collections.scloud.stack.plugins.module_utils._common.errors import
     EngineError,
     ValidationError,
 )
-from ansible_collections.scloud.stack.plugins.module_utils._libvirt.connection import connect, libvirt
+from ansible_collections.scloud.stack.plugins.module_utils._common.runner import Operation
+from ansible_collections.scloud.stack.plugins.module_utils._libvirt.connection import libvirt
 
 _NAMESPACE = uuidlib.UUID("6b1f3c2e-2a2d-4f4e-9a59-5c10d5ac0002")
 
@@ -28,7 +29,8 @@ def secret_uuid(usage_type, usage_name):
     return str(uuidlib.uuid5(_NAMESPACE, f"{usage_type}:{usage_name}"))
 
 
-def validate(params):
+def validate_params(params):
+    """Checks of the options; returns the decoded value (``None`` without one)."""
     if not params.get("usage_name"):
         raise ValidationError("usage_name", "is required (for Ceph: a name such as client.libvirt secret)")
     if params.get("uuid"):
@@ -83,49 +85,56 @@ def _find(conn, params):
         raise EngineError(f"cannot look up the secret: {exc}") from exc
 
 
-def run_secret(params, check_mode):
-    raw = validate(params)
-    conn = connect(params["uri"])
-    try:
-        sec = _find(conn, params)
-        before = _describe(sec) if sec else {}
-        actions = []
-        if params["state"] == "absent":
-            if sec:
-                actions.append("undefine")
-                if not check_mode:
-                    sec.undefine()
-            return {"changed": bool(actions), "actions": actions, "secret": {},
-                    "diff": make_diff(before, {})}
-        uuid = params.get("uuid") or before.get("uuid") or secret_uuid("ceph", params["usage_name"])
-        want = {"uuid": uuid, "usage_type": "ceph", "usage_name": params["usage_name"],
-                "description": params.get("description") or before.get("description"), "private": False}
-        if sec and {k: before.get(k) for k in want} != want:
-            actions.append("redefine")
-        elif not sec:
-            actions.append("define")
-        value_differs = True
-        if sec and not before.get("private"):
-            try:
-                value_differs = sec.value() != raw
-            except libvirt.libvirtError:
-                value_differs = True  # no value yet
+class SecretOperation(Operation):
+    """``libvirt_secret`` for the runner: the value is decoded once, by ``validate``."""
+
+    def __init__(self):
+        super().__init__()
+        self.raw = None
+
+    def validate(self, params):
+        self.raw = validate_params(params)
+
+    def converge(self, session, params, check_mode):
+        return converge(session.conn, params, self.raw, check_mode)
+
+
+def converge(conn, params, raw, check_mode):
+    sec = _find(conn, params)
+    before = _describe(sec) if sec else {}
+    actions = []
+    if params["state"] == "absent":
+        if sec:
+            actions.append("undefine")
+            if not check_mode:
+                sec.undefine()
+        return {"changed": bool(actions), "actions": actions, "secret": {},
+                "diff": make_diff(before, {})}
+    uuid = params.get("uuid") or before.get("uuid") or secret_uuid("ceph", params["usage_name"])
+    want = {"uuid": uuid, "usage_type": "ceph", "usage_name": params["usage_name"],
+            "description": params.get("description") or before.get("description"), "private": False}
+    if sec and {k: before.get(k) for k in want} != want:
+        actions.append("redefine")
+    elif not sec:
+        actions.append("define")
+    value_differs = True
+    if sec and not before.get("private"):
+        try:
+            value_differs = sec.value() != raw
+        except libvirt.libvirtError:
+            value_differs = True  # no value yet
+    if value_differs:
+        actions.append("set value")
+    before_v = dict(before, value_set=True) if sec else {}
+    after = dict(want, value_set=True)
+    if value_differs and sec:
+        before_v["value"] = "(old value, hidden)"
+        after["value"] = "(new value, hidden)"
+    if actions and not check_mode:
+        if "define" in actions or "redefine" in actions:
+            xml = secret_xml(uuid, "ceph", params["usage_name"], want["description"])
+            sec = conn.secretDefineXML(xml)
         if value_differs:
-            actions.append("set value")
-        before_v = dict(before, value_set=True) if sec else {}
-        after = dict(want, value_set=True)
-        if value_differs and sec:
-            before_v["value"] = "(old value, hidden)"
-            after["value"] = "(new value, hidden)"
-        if actions and not check_mode:
-            if "define" in actions or "redefine" in actions:
-                xml = secret_xml(uuid, "ceph", params["usage_name"], want["description"])
-                sec = conn.secretDefineXML(xml)
-            if value_differs:
-                sec.setValue(raw)
-        return {"changed": bool(actions), "actions": actions, "secret": want,
-                "diff": make_diff(before_v, after)}
-    except libvirt.libvirtError as exc:
-        raise EngineError(f"libvirt: {exc}") from exc
-    finally:
-        conn.close()
+            sec.setValue(raw)
+    return {"changed": bool(actions), "actions": actions, "secret": want,
+            "diff": make_diff(before_v, after)}

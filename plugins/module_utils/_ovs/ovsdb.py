@@ -2,10 +2,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """One OVSDB session per task, through the Open vSwitch Python IDL (Debian ``python3-openvswitch``).
 
-Every ``ovs_*`` and ``ovn_*`` module shares :data:`OVSDB_ARGUMENT_SPEC` (documented by the
-``scloud.stack.ovsdb`` doc fragment) and :func:`run_resource`: read the current object from the
-IDL's replica, plan the change, then write it in ONE transaction; if the database moved under us
-(``TRY_AGAIN``), read and plan again.
+Every ``ovs_*`` and ``ovn_*`` module runs on the engine :data:`OVSDB` (shared options
+:data:`OVSDB_ARGUMENT_SPEC`, documented by the ``scloud.stack.ovsdb`` doc fragment) with a
+:class:`ResourceOperation` of its :class:`Resource`: read the current object from the IDL's replica,
+plan the change, then write it in ONE transaction; if the database moved under us (``TRY_AGAIN``),
+read and plan again.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ from ansible_collections.scloud.stack.plugins.module_utils._common.diff import m
 from ansible_collections.scloud.stack.plugins.module_utils._common.errors import (
     EngineError,
     MissingLibraryError,
-    ScloudError,
     ValidationError,
-    fail_from_exception,
 )
+from ansible_collections.scloud.stack.plugins.module_utils._common.runner import Engine, Operation
 
 try:
     import ovs.db.idl
@@ -54,22 +54,19 @@ OVSDB_REQUIRED_TOGETHER = [("ovsdb_ssl_key", "ovsdb_ssl_cert", "ovsdb_ssl_ca_cer
 _MAX_ATTEMPTS = 5
 
 
-def argument_spec(**module_options):
-    """The module's own options plus the shared OVSDB connection options."""
-    spec = dict(OVSDB_ARGUMENT_SPEC)
-    spec.update(module_options)
-    return spec
+def require_ovs():
+    if not HAS_OVS:
+        raise MissingLibraryError(
+            "the Open vSwitch Python IDL (Debian package python3-openvswitch) is required: "
+            f"{OVS_IMPORT_ERROR}"
+        )
 
 
 class Session:
     """An IDL replica of the tables a module needs, and transactions on it."""
 
     def __init__(self, database, tables, remote=None, timeout=30, ssl=None):
-        if not HAS_OVS:
-            raise MissingLibraryError(
-                "the Open vSwitch Python IDL (Debian package python3-openvswitch) is required: "
-                f"{OVS_IMPORT_ERROR}"
-            )
+        require_ovs()
         self.database = database
         self.remote = remote or DEFAULT_REMOTES[database]
         self.timeout = timeout
@@ -191,6 +188,12 @@ class Session:
     def close(self):
         self.idl.close()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
 
 def connection_params(params):
     ssl = None
@@ -240,48 +243,26 @@ class Resource:
         return f"scloud.stack: {type(self).__name__} {self.params.get('name')}"
 
 
-def converge(resource, check_mode, session_factory=Session):
+def converge(resource, session, check_mode):
     """Read, plan and (unless ``check_mode``) apply; returns ``(changed, before, after)``."""
-    resource.validate()
-    session = session_factory(resource.database, resource.tables, **connection_params(resource.params))
-    try:
-        for _attempt in range(_MAX_ATTEMPTS):
-            current = resource.read(session)
-            after = resource.plan(session, current)
-            changed = after != current
-            if not changed or check_mode:
-                return changed, current, after
-            if session.transact(lambda txn, c=current, a=after: resource.apply(session, txn, c, a),
-                                resource.comment()):
-                resource.after_commit(session, after)
-                return True, current, after
-            # TRY_AGAIN: someone else changed what we verified; read the new state and plan again.
-            session.wait(lambda: True, "refreshing")
-        raise EngineError(f"OVSDB {resource.database}: the database kept changing, gave up after "
-                          f"{_MAX_ATTEMPTS} attempts")
-    finally:
-        session.close()
+    for _attempt in range(_MAX_ATTEMPTS):
+        current = resource.read(session)
+        after = resource.plan(session, current)
+        changed = after != current
+        if not changed or check_mode:
+            return changed, current, after
+        if session.transact(lambda txn, c=current, a=after: resource.apply(session, txn, c, a),
+                            resource.comment()):
+            resource.after_commit(session, after)
+            return True, current, after
+        # TRY_AGAIN: someone else changed what we verified; read the new state and plan again.
+        session.wait(lambda: True, "refreshing")
+    raise EngineError(f"OVSDB {resource.database}: the database kept changing, gave up after "
+                      f"{_MAX_ATTEMPTS} attempts")
 
 
-def run_resource(module, resource_cls):
-    """The whole ``main()`` of an OVSDB module after AnsibleModule is built."""
-    resource = resource_cls(module.params)
-    try:
-        changed, before, after = converge(resource, module.check_mode)
-    except ScloudError as exc:
-        fail_from_exception(module, exc)
-        return
-    result = {"changed": changed, resource.result_key: after or {}}
-    if module._diff:
-        result["diff"] = make_diff(before, after)
-    module.exit_json(**result)
-
-
-def converge_batch(resources, check_mode, session_factory=Session):
-    """Several objects of one kind in ONE session and ONE transaction.
-
-    Returns ``[(changed, before, after), ...]`` in the order of ``resources``.
-    """
+def validate_batch(resources):
+    """Each item's checks, its option named ``items[<index>].<option>``; names listed once."""
     names = [r.params.get("name") for r in resources]
     for index, resource in enumerate(resources):
         if names.count(resource.params.get("name")) > 1:
@@ -290,62 +271,98 @@ def converge_batch(resources, check_mode, session_factory=Session):
             resource.validate()
         except ValidationError as exc:
             raise ValidationError(f"items[{index}].{exc.option}", exc.rule) from None
-    first = resources[0]
-    session = session_factory(first.database, first.tables, **connection_params(first.params))
-    try:
-        for _attempt in range(_MAX_ATTEMPTS):
-            pending = {}
-            plans = []
-            for index, resource in enumerate(resources):
-                resource.pending = pending
-                current = resource.read(session)
-                try:
-                    after = resource.plan(session, current)
-                except ValidationError as exc:
-                    raise ValidationError(f"items[{index}].{exc.option}", exc.rule) from None
-                plans.append((resource, current, after))
-            results = [(c != a, c, a) for _r, c, a in plans]
-            todo = [(r, c, a) for r, c, a in plans if c != a]
-            if not todo or check_mode:
-                return results
-
-            def apply(txn, todo=todo):
-                for resource, current, after in todo:
-                    resource.apply(session, txn, current, after)
-
-            if session.transact(apply, f"scloud.stack: {type(first).__name__} x{len(todo)}"):
-                first.after_commit(session, None)
-                return results
-            session.wait(lambda: True, "refreshing")
-        raise EngineError(f"OVSDB {first.database}: the database kept changing, gave up after "
-                          f"{_MAX_ATTEMPTS} attempts")
-    finally:
-        session.close()
 
 
-def run_batch(module, resource_cls, items_key, shared_keys=()):
-    """``main()`` of a module that takes one object (its options) or a list of them (``items_key``).
+def converge_batch(resources, session, check_mode):
+    """Several objects of one kind in ONE session and ONE transaction.
 
-    Each item is a dict of the module's per-object options; ``shared_keys`` (connection options)
-    are copied from the module's parameters into every item.
+    Returns ``[(changed, before, after), ...]`` in the order of ``resources``.
     """
-    params = module.params
-    if not params.get(items_key):
-        run_resource(module, resource_cls)
-        return
-    base = {k: params.get(k) for k in OVSDB_ARGUMENT_SPEC}
-    base.update({k: params.get(k) for k in shared_keys})
-    resources = [resource_cls({**base, **item}) for item in params[items_key]]
-    try:
-        results = converge_batch(resources, module.check_mode)
-    except ScloudError as exc:
-        fail_from_exception(module, exc)
-        return
-    result = {"changed": any(changed for changed, _b, _a in results),
-              items_key: [after or {} for _c, _b, after in results]}
-    if module._diff:
+    first = resources[0]
+    for _attempt in range(_MAX_ATTEMPTS):
+        pending = {}
+        plans = []
+        for index, resource in enumerate(resources):
+            resource.pending = pending
+            current = resource.read(session)
+            try:
+                after = resource.plan(session, current)
+            except ValidationError as exc:
+                raise ValidationError(f"items[{index}].{exc.option}", exc.rule) from None
+            plans.append((resource, current, after))
+        results = [(c != a, c, a) for _r, c, a in plans]
+        todo = [(r, c, a) for r, c, a in plans if c != a]
+        if not todo or check_mode:
+            return results
+
+        def apply(txn, todo=todo):
+            for resource, current, after in todo:
+                resource.apply(session, txn, current, after)
+
+        if session.transact(apply, f"scloud.stack: {type(first).__name__} x{len(todo)}"):
+            first.after_commit(session, None)
+            return results
+        session.wait(lambda: True, "refreshing")
+    raise EngineError(f"OVSDB {first.database}: the database kept changing, gave up after "
+                      f"{_MAX_ATTEMPTS} attempts")
+
+
+class OvsdbEngine(Engine):
+    """How an ``ovs_*``/``ovn_*`` module connects: ``OVSDB_ARGUMENT_SPEC``, one IDL :class:`Session`
+    of the resource's database and tables per task."""
+
+    name = "ovsdb"
+    connection_spec = OVSDB_ARGUMENT_SPEC
+    required_together = OVSDB_REQUIRED_TOGETHER
+
+    def require(self, database=None, tables=()):
+        require_ovs()
+
+    def open(self, module, database, tables):
+        return Session(database, tables, **connection_params(module.params))
+
+
+OVSDB = OvsdbEngine()
+
+
+class ResourceOperation(Operation):
+    """An OVSDB module for the runner: one object of ``resource_cls`` (its options), or, when the
+    module has a list option ``items_key`` and it is set, several of them in one transaction.
+
+    Each item of the list is a dict of the module's per-object options; ``shared_keys`` are copied
+    from the module's parameters into every item, as are the connection options.
+    """
+
+    def __init__(self, resource_cls, items_key=None, shared_keys=()):
+        super().__init__(database=resource_cls.database, tables=resource_cls.tables)
+        self.resource_cls = resource_cls
+        self.items_key = items_key
+        self.shared_keys = shared_keys
+        self.resources = []
+        self.batch = False
+
+    def validate(self, params):
+        self.batch = bool(self.items_key and params.get(self.items_key))
+        if not self.batch:
+            self.resources = [self.resource_cls(params)]
+            self.resources[0].validate()
+            return
+        base = {k: params.get(k) for k in OVSDB_ARGUMENT_SPEC}
+        base.update({k: params.get(k) for k in self.shared_keys})
+        self.resources = [self.resource_cls({**base, **item}) for item in params[self.items_key]]
+        validate_batch(self.resources)
+
+    def converge(self, session, params, check_mode):
+        if not self.batch:
+            resource = self.resources[0]
+            changed, before, after = converge(resource, session, check_mode)
+            return {"changed": changed, resource.result_key: after or {}, "diff": make_diff(before, after)}
+        results = converge_batch(self.resources, session, check_mode)
         pairs = [(r.params["name"], before, after)
-                 for r, (_c, before, after) in zip(resources, results, strict=True)]
-        result["diff"] = make_diff({n: b for n, b, _a in pairs if b is not None},
-                                   {n: a for n, _b, a in pairs if a is not None})
-    module.exit_json(**result)
+                 for r, (_c, before, after) in zip(self.resources, results, strict=True)]
+        return {
+            "changed": any(changed for changed, _b, _a in results),
+            self.items_key: [after or {} for _c, _b, after in results],
+            "diff": make_diff({n: b for n, b, _a in pairs if b is not None},
+                              {n: a for n, _b, a in pairs if a is not None}),
+        }

@@ -1,10 +1,10 @@
 import pytest
-from ansible_collections.scloud.stack.plugins.module_utils._libvirt.domain import DomainRunner
+from ansible_collections.scloud.stack.plugins.module_utils._libvirt.domain import DomainTask
 from ansible_collections.scloud.stack.plugins.module_utils._libvirt.spec import build_spec
 
 
 def runner(**params):
-    return DomainRunner({"allow_restart": False, **params})
+    return DomainTask({"allow_restart": False, **params})
 
 
 @pytest.mark.parametrize("current, target, pending, allow, ops", [

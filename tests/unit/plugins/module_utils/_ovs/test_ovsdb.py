@@ -1,0 +1,53 @@
+"""ResourceOperation: one object or a batch, validated before any OVSDB session is opened."""
+
+import pytest
+from ansible_collections.scloud.stack.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.scloud.stack.plugins.module_utils._ovs.ovsdb import (
+    OVSDB,
+    Resource,
+    ResourceOperation,
+)
+
+
+class Thing(Resource):
+    database = "OVN_Northbound"
+    tables = ("Logical_Switch",)
+    result_key = "thing"
+
+    def validate(self):
+        if self.params.get("size", 1) < 1:
+            raise ValidationError("size", f"must be >= 1 (got {self.params['size']})")
+        self.checked = True
+
+
+def test_session_options_name_the_database_and_tables():
+    op = ResourceOperation(Thing)
+    assert op.session_options == {"database": "OVN_Northbound", "tables": ("Logical_Switch",)}
+
+
+def test_one_object_is_validated_once_on_the_instance_that_converges():
+    op = ResourceOperation(Thing, items_key="things")
+    op.validate({"name": "a", "size": 2, "things": None})
+    assert not op.batch and len(op.resources) == 1 and op.resources[0].checked
+
+
+def test_a_batch_item_names_its_index_in_the_error():
+    op = ResourceOperation(Thing, items_key="things")
+    params = {k: None for k in OVSDB.connection_spec}
+    params["things"] = [{"name": "a", "size": 1}, {"name": "b", "size": 0}]
+    with pytest.raises(ValidationError) as info:
+        op.validate(params)
+    assert str(info.value) == "items[1].size: must be >= 1 (got 0)"
+
+
+def test_a_batch_refuses_a_name_listed_twice():
+    op = ResourceOperation(Thing, items_key="things")
+    with pytest.raises(ValidationError, match=r"^items\[0\]\.name: a is listed twice"):
+        op.validate({"things": [{"name": "a"}, {"name": "a"}]})
+
+
+def test_batch_items_get_the_connection_options():
+    op = ResourceOperation(Thing, items_key="things")
+    op.validate({"ovsdb_remote": "tcp:127.0.0.1:6641", "ovsdb_timeout": 5, "things": [{"name": "a"}]})
+    assert op.batch and op.resources[0].params["ovsdb_remote"] == "tcp:127.0.0.1:6641"
+    assert op.resources[0].params["ovsdb_timeout"] == 5
