@@ -13,13 +13,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import metrics
-from .auth import RANK, KeyCache, Principal
+from .auth import RANK, Principal
 from .callbacks import CallbackDispatcher, check_callback_url
 from .catalogue import Catalogue, Inventory, validate_vars
 from .db import make_engine, make_sessionmaker, upgrade
 from .errors import Conflict, Forbidden, Invalid, NotFound, NotImplementedYet, ServiceUnavailable
 from .executor import Executor, InProcessExecutor, kill_orphan, runner_env
 from .models import ACTIVE_STATUSES, TERMINAL_STATUSES, IdempotencyKey, Job, utcnow
+from .reads import Reads
 from .redact import redact_vars
 from .schemas import CallbackAttemptPublic, HostStats, JobCreate, JobPublic
 from .settings import Settings
@@ -101,7 +102,7 @@ class Services:
             else self.engine
         )
         self.sm_read: sessionmaker[Session] = make_sessionmaker(self.read_engine)
-        self.key_cache = KeyCache(settings.auth_cache_seconds)
+        self.reads = Reads(self.read_engine)  # the request path's reads, on the event loop
         self.catalogue = Catalogue(settings.catalogue, settings.playbooks)
         self.inventory = Inventory(settings.inventory_path, runner_env(settings))
         self.callbacks = CallbackDispatcher(settings, self.sm, callback_payload)
