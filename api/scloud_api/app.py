@@ -304,6 +304,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         services = Services(settings)
         services.start()
+        await services.reads.open()
         app.state.services = services
         logging.getLogger("scloud_api").info(
             "started", extra={"node": settings.node_name, "database": services.engine.url.drivername}
@@ -311,6 +312,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await services.reads.close()
             services.stop()
 
     app = FastAPI(

@@ -1,17 +1,19 @@
-"""API keys: high-entropy random tokens stored as SHA-256 hashes, with roles viewer < operator < admin."""
+"""API keys: high-entropy random tokens stored as SHA-256 hashes, with roles viewer < operator < admin.
+
+Requests look their key up on every call (``Reads.active_key``): there is no cache, so a revoked
+key is refused at once by every API process on the database.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
-import threading
-import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .errors import Conflict
 from .models import ApiKey, utcnow
 
 ROLES = ("viewer", "operator", "admin")
@@ -20,6 +22,8 @@ TOKEN_PREFIX = "scl_"  # noqa: S105 - a marker, not a secret
 
 
 def hash_token(token: str) -> str:
+    # One SHA-256 of a 256-bit random token: a slow KDF adds nothing against guessing such a
+    # token and would cost every request (under a microsecond here).
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -33,38 +37,8 @@ class Principal:
         return RANK[self.role] >= RANK[role]
 
 
-class KeyCache:
-    """Recently authenticated keys, for ``ttl`` seconds: one database read per key, not per request.
-
-    Revocation through this process clears it at once; through another process (the CLI, another
-    API node) it takes effect within ``ttl``. Unknown keys are never cached.
-    """
-
-    def __init__(self, ttl: float):
-        self.ttl = ttl
-        self._entries: dict[str, tuple[float, Principal]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, digest: str) -> Principal | None:
-        if self.ttl <= 0:
-            return None
-        with self._lock:
-            hit = self._entries.get(digest)
-            if hit is None or hit[0] < time.monotonic():
-                self._entries.pop(digest, None)
-                return None
-            return hit[1]
-
-    def put(self, digest: str, principal: Principal) -> None:
-        if self.ttl > 0:
-            with self._lock:
-                if len(self._entries) > 10_000:
-                    self._entries.clear()
-                self._entries[digest] = (time.monotonic() + self.ttl, principal)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+class LastAdminKey(Conflict):
+    code = "last_admin_key"
 
 
 def create_key(session: Session, role: str, name: str = "") -> tuple[ApiKey, str]:
@@ -78,24 +52,30 @@ def create_key(session: Session, role: str, name: str = "") -> tuple[ApiKey, str
     return key, token
 
 
-def authenticate(session: Session, token: str, cache: KeyCache | None = None) -> Principal | None:
-    digest = hash_token(token)
-    if cache is not None and (hit := cache.get(digest)) is not None:
-        return hit
-    key = session.scalars(select(ApiKey).where(ApiKey.key_hash == digest)).first()
-    # The lookup is by a hash of a 256-bit token; compare again in constant time all the same.
-    if key is None or not hmac.compare_digest(key.key_hash, digest) or key.revoked_at is not None:
-        return None
-    principal = Principal(key_id=key.id, name=key.name, role=key.role)
-    if cache is not None:
-        cache.put(digest, principal)
-    return principal
-
-
 def revoke_key(session: Session, key_id: str) -> ApiKey | None:
+    """Revoke a key by id or prefix; None if there is no such key. Revoking twice is a no-op.
+
+    Raises ``LastAdminKey`` (409) for the last admin key that is not revoked: without it nobody
+    could manage keys through the API any more (the CLI on a node can still create one).
+    """
     key = session.get(ApiKey, key_id)
     if key is None:
         key = session.scalars(select(ApiKey).where(ApiKey.prefix == key_id)).first()
-    if key is not None and key.revoked_at is None:
-        key.revoked_at = utcnow()
+    if key is None or key.revoked_at is not None:
+        return key
+    if key.role == "admin":
+        # FOR UPDATE on PostgreSQL (SQLite's BEGIN IMMEDIATE already serialises writers): two
+        # nodes revoking the last two admin keys at once cannot both see the other one active.
+        admins = session.scalars(
+            select(ApiKey.id).where(ApiKey.role == "admin", ApiKey.revoked_at.is_(None)).with_for_update()
+        ).all()
+        if key.id not in admins:  # revoked by another request while this one waited for the lock
+            session.refresh(key)
+            return key
+        if len(admins) <= 1:
+            raise LastAdminKey(
+                f"key {key.id} is the last admin key that is not revoked; create another admin key "
+                "before revoking it (rule: at least one admin key stays active)",
+            )
+    key.revoked_at = utcnow()
     return key

@@ -1,4 +1,8 @@
-"""Dependencies of the routes: services, the caller's principal and role checks."""
+"""Dependencies of the routes: services, the caller's principal and role checks.
+
+All of them are coroutines: FastAPI runs a plain ``def`` dependency in the thread pool, a hand-off
+that cost more than the rest of a request (docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from .auth import Principal, authenticate, hash_token
+from .auth import Principal, hash_token
 from .errors import Forbidden, Unauthorized
 from .service import Services
 
@@ -15,14 +19,14 @@ bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API ke
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key itself")
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_principal(
+async def get_principal(
     services: ServicesDep,
     creds: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
     header_key: Annotated[str | None, Security(api_key_header)],
@@ -34,21 +38,20 @@ def get_principal(
             code="missing_api_key",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    principal = services.key_cache.get(hash_token(token))
-    if principal is None:
-        with services.sm_read() as s:
-            principal = authenticate(s, token, services.key_cache)
-    if principal is None:
+    # No cache: the indexed lookup costs tens of microseconds, and reading the key on every request
+    # is what makes a revocation (through any node or the CLI) refuse the key at once everywhere.
+    row = await services.reads.active_key(hash_token(token))
+    if row is None:
         raise Unauthorized(
             "the API key is not valid or has been revoked",
             code="invalid_api_key",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
-    return principal
+    return Principal(key_id=row["id"], name=row["name"], role=row["role"])
 
 
 def require(role: str):
-    def dep(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    async def dep(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if not principal.can(role):
             raise Forbidden(
                 f"this needs the {role} role; the key has {principal.role}", code="insufficient_role"

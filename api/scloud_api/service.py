@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import metrics
-from .auth import RANK, KeyCache, Principal
+from .auth import RANK, Principal
 from .callbacks import CallbackDispatcher, check_callback_url
 from .catalogue import Catalogue, Inventory, validate_vars
 from .db import make_engine, make_sessionmaker, upgrade
@@ -22,6 +22,7 @@ from .errors import Conflict, Forbidden, Invalid, NotFound, NotImplementedYet, S
 from .executor import Executor, InProcessExecutor, ansible_env, kill_orphan
 from .jobprocs import kill_job
 from .models import ACTIVE_STATUSES, TERMINAL_STATUSES, IdempotencyKey, Job, utcnow
+from .reads import Reads
 from .redact import redact_vars
 from .schemas import CallbackAttemptPublic, HostStats, JobCreate, JobPublic
 from .settings import Settings
@@ -105,7 +106,7 @@ class Services:
             else self.engine
         )
         self.sm_read: sessionmaker[Session] = make_sessionmaker(self.read_engine)
-        self.key_cache = KeyCache(settings.auth_cache_seconds)
+        self.reads = Reads(self.read_engine)  # the request path's reads, on the event loop
         self._queue_lock = threading.Lock()
         self._admitting = 0  # submissions admitted by _take_queue_slot, not yet in the executor's queue
         self.catalogue = Catalogue(settings.catalogue, settings.playbooks)

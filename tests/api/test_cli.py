@@ -22,6 +22,10 @@ def test_cli_keys_lifecycle(tmp_path):
     assert fields["role"] == "admin" and fields["token"].startswith("scl_")
     listed = run("keys", "list").stdout
     assert fields["id"] in listed and "active" in listed and fields["token"] not in listed
+    # The only admin key stays (the API would have no key manager left); with a second one it goes.
+    refused = run("keys", "revoke", fields["id"], check=False)
+    assert refused.returncode == 1 and "last admin key" in refused.stderr
+    run("keys", "create", "--role", "admin", "--name", "second")
     assert run("keys", "revoke", fields["id"]).returncode == 0
     assert "revoked" in run("keys", "list").stdout
     assert run("keys", "revoke", "no-such-key", check=False).returncode == 1

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
 
 from ..deps import Operator, ServicesDep, Viewer
-from ..errors import Invalid
-from ..models import TERMINAL_STATUSES, Job, JobEvent
+from ..errors import Invalid, NotFound
+from ..models import TERMINAL_STATUSES
+from ..reads import Reads
 from ..schemas import EventPage, EventPublic, JobCreate, JobList, JobPublic, JobStatus
 from ..service import job_public
 from .common import AUTH, JOB_ID, problems
@@ -35,6 +37,9 @@ CallbackHeader = Annotated[
     ),
 ]
 MAX_INT = 2**31 - 1
+SSE_POLL = 0.3  # seconds between two reads of a live stream
+SSE_KEEPALIVE = 5  # a comment line this often keeps proxies from closing an idle stream
+SSE_BATCH = 200
 
 
 def parse_idempotency_key(value: str | None) -> str | None:
@@ -94,9 +99,11 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses={**AUTH, **problems(404, 422)})
-def get_job(job_id: JobId, services: ServicesDep, _: Viewer) -> JobPublic:
-    with services.sm_read() as s:
-        return job_public(services.get_job(s, job_id))
+async def get_job(job_id: JobId, services: ServicesDep, _: Viewer) -> JobPublic:
+    job = await services.reads.job(job_id)
+    if job is None:
+        raise _not_found(job_id)
+    return job_public(job)
 
 
 @router.post(
@@ -110,30 +117,31 @@ def cancel_job(job_id: JobId, services: ServicesDep, _: Operator) -> JobPublic:
     return services.cancel(job_id)
 
 
-def _sse(services, job_id: str, after: int):
+def _not_found(job_id: str) -> NotFound:
+    return NotFound(f"job {job_id} does not exist", code="job_not_found")
+
+
+async def _sse(reads: Reads, job_id: str, after: int) -> AsyncIterator[str]:
+    """Events as they come, then ``end``; awaits between polls, so a stream holds no thread."""
     last_beat = time.monotonic()
     while True:
-        with services.sm_read() as s:
-            rows = s.scalars(
-                select(JobEvent)
-                .where(JobEvent.job_id == job_id, JobEvent.seq > after)
-                .order_by(JobEvent.seq)
-                .limit(200)
-            ).all()
-            status = s.scalar(select(Job.status).where(Job.id == job_id))
+        # The status first: the executor stores a job's events before its terminal status, so a
+        # terminal status read before the events means no event can come after them.
+        status = await reads.job_status(job_id)
+        rows = await reads.events(job_id, after, SSE_BATCH)
         for row in rows:
             ev = EventPublic.model_validate(row).model_dump(mode="json")
-            after = row.seq
-            yield f"id: {row.seq}\nevent: {row.event}\ndata: {json.dumps(ev)}\n\n"
+            after = row["seq"]
+            yield f"id: {after}\nevent: {row['event']}\ndata: {json.dumps(ev)}\n\n"
         if rows:
             continue
-        if status in TERMINAL_STATUSES:
+        if status is None or status in TERMINAL_STATUSES:
             yield f"event: end\ndata: {json.dumps({'job_id': job_id, 'status': status})}\n\n"
             return
-        if time.monotonic() - last_beat > 5:
+        if time.monotonic() - last_beat > SSE_KEEPALIVE:
             last_beat = time.monotonic()
             yield ": keep-alive\n\n"
-        time.sleep(0.3)
+        await asyncio.sleep(SSE_POLL)
 
 
 @router.get(
@@ -148,7 +156,7 @@ def _sse(services, job_id: str, after: int):
         **problems(404, 422),
     },
 )
-def job_events(
+async def job_events(
     job_id: JobId,
     request: Request,
     services: ServicesDep,
@@ -158,26 +166,22 @@ def job_events(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ):
     """Runner events of the job, secrets redacted: paged JSON, or server-sent events."""
-    with services.sm_read() as s:
-        job = services.get_job(s, job_id)
-        if "text/event-stream" in request.headers.get("accept", ""):
-            start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
-            return StreamingResponse(
-                _sse(services, job_id, start),
-                media_type="text/event-stream",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-            )
-        rows = s.scalars(
-            select(JobEvent)
-            .where(JobEvent.job_id == job_id, JobEvent.seq > after)
-            .order_by(JobEvent.seq)
-            .limit(limit + 1)
-        ).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return EventPage(
-            items=[EventPublic.model_validate(r) for r in rows],
-            next_after=rows[-1].seq if rows else after,
-            job_status=job.status,
-            more=more,
+    status = await services.reads.job_status(job_id)
+    if status is None:
+        raise _not_found(job_id)
+    if "text/event-stream" in request.headers.get("accept", ""):
+        start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+        return StreamingResponse(
+            _sse(services.reads, job_id, start),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
+    rows = await services.reads.events(job_id, after, limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return EventPage(
+        items=[EventPublic.model_validate(r) for r in rows],
+        next_after=rows[-1]["seq"] if rows else after,
+        job_status=status,
+        more=more,
+    )

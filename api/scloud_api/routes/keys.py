@@ -31,14 +31,14 @@ def list_keys(services: ServicesDep, _: Admin) -> KeyList:
         return KeyList(items=[KeyPublic.model_validate(k) for k in keys])
 
 
-@router.delete("/{key_id}", response_model=KeyPublic, responses={**AUTH, **problems(404, 422)})
+@router.delete("/{key_id}", response_model=KeyPublic, responses={**AUTH, **problems(404, 409, 422)})
 def revoke(
     key_id: Annotated[str, Path(max_length=36, pattern=r"^[\w-]+$")], services: ServicesDep, _: Admin
 ) -> KeyPublic:
+    """Revoke a key (by id or prefix): refused at once by every API node. The last active admin key
+    cannot be revoked (409 ``last_admin_key``)."""
     with services.sm.begin() as s:
         key = revoke_key(s, key_id)
         if key is None:
             raise NotFound(f"API key {key_id} does not exist", code="key_not_found")
-        out = KeyPublic.model_validate(key)
-    services.key_cache.clear()  # after the commit: no request can cache the key again
-    return out
+        return KeyPublic.model_validate(key)

@@ -165,22 +165,3 @@ def test_openapi_documents_every_error_as_a_problem():
                     assert ref.endswith("/Problem"), (method, path, code)
             if path != "/healthz":
                 assert op.get("security"), (method, path)
-
-
-def test_key_cache_expires_and_clears(monkeypatch):
-    from scloud_api import auth
-
-    now = [100.0]
-    monkeypatch.setattr(auth.time, "monotonic", lambda: now[0])
-    cache = auth.KeyCache(5)
-    p = auth.Principal(key_id="k", name="n", role="viewer")
-    cache.put("d", p)
-    assert cache.get("d") is p
-    now[0] += 6
-    assert cache.get("d") is None
-    cache.put("d", p)
-    cache.clear()
-    assert cache.get("d") is None
-    off = auth.KeyCache(0)
-    off.put("d", p)
-    assert off.get("d") is None
