@@ -34,7 +34,6 @@ class PlaybookEntry:
     description: str
     schema: dict[str, Any]
     role: str = "operator"
-    requires_module: str | None = None
     secret_vars: frozenset[str] = field(default_factory=frozenset)
 
     def validator(self) -> Draft202012Validator:
@@ -77,7 +76,6 @@ class Catalogue:
                 description=spec.get("description", "").strip(),
                 schema=schema,
                 role=spec.get("role", "operator"),
-                requires_module=spec.get("requires_module"),
                 secret_vars=_secret_names(schema),
             )
         self._entries = entries

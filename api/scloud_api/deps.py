@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from .auth import Principal, hash_token
-from .errors import Forbidden, Unauthorized
+from .errors import Forbidden, Invalid, Unauthorized
 from .service import Services
 
 bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
@@ -64,3 +64,37 @@ def require(role: str):
 Viewer = Annotated[Principal, Depends(require("viewer"))]
 Operator = Annotated[Principal, Depends(require("operator"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+# Headers shared by the routes that create jobs (POST /v1/jobs, resource PUTs) ---------------------
+def idempotency_key(
+    value: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=255,
+            description="Makes the request safe to retry (IETF httpapi draft).",
+        ),
+    ] = None,
+) -> str | None:
+    """The key, unquoted (the draft sends an sf-string), or None; refused if empty or unprintable."""
+    if value is None:
+        return None
+    key = value.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]
+    if not key or not key.isprintable():
+        raise Invalid(
+            "Idempotency-Key must be a non-empty printable string",
+            errors=[{"loc": ["header", "Idempotency-Key"], "rule": "format", "msg": "empty or invalid"}],
+        )
+    return key
+
+
+IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
+CallbackHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-Callback-URL", max_length=2000, description="Where to POST the job on each terminal state."
+    ),
+]

@@ -55,11 +55,6 @@ class Invalid(ApiError):
     code = "validation_error"
 
 
-class NotImplementedYet(ApiError):
-    status = 501
-    code = "not_implemented"
-
-
 class ServiceUnavailable(ApiError):
     status = 503
     code = "unavailable"

@@ -134,9 +134,7 @@ class PlaybookPublic(BaseModel):
     name: str
     description: str
     role: Role
-    available: bool
     variables: dict[str, Any] = Field(description="JSON Schema of extra_vars.")
-    unavailable_reason: str | None = None
 
 
 class PlaybookList(BaseModel):

@@ -18,7 +18,7 @@ from .auth import RANK, Principal
 from .callbacks import CallbackDispatcher, check_callback_url
 from .catalogue import Catalogue, Inventory, validate_vars
 from .db import make_engine, make_sessionmaker, upgrade
-from .errors import Conflict, Forbidden, Invalid, NotFound, NotImplementedYet, ServiceUnavailable
+from .errors import Conflict, Forbidden, Invalid, NotFound, ServiceUnavailable
 from .executor import Executor, InProcessExecutor, ansible_env, kill_orphan
 from .jobprocs import kill_job
 from .models import ACTIVE_STATUSES, TERMINAL_STATUSES, IdempotencyKey, Job, utcnow
@@ -190,15 +190,6 @@ class Services:
         entry = self.catalogue.get(req.playbook)
         if RANK[principal.role] < RANK[entry.role]:
             raise Forbidden(f"playbook {entry.name} needs the {entry.role} role", code="insufficient_role")
-        if (
-            entry.requires_module
-            and not (self.settings.modules_path / f"{entry.requires_module}.py").exists()
-        ):
-            raise NotImplementedYet(
-                f"playbook {entry.name} needs module scloud.stack.{entry.requires_module}, "
-                "which is not in this collection yet",
-                code="module_not_available",
-            )
         validate_vars(entry, req.extra_vars)
         if req.limit is not None:
             self.inventory.check_limit(req.limit)

@@ -45,7 +45,6 @@ class Settings(BaseSettings):
     inventory: Path | None = Field(
         None, description="Inventory the jobs run against; default <root>/inventories/lab"
     )
-    modules_dir: Path | None = None
 
     volume_connection: dict[str, str] = Field(
         default_factory=dict,
@@ -171,10 +170,6 @@ class Settings(BaseSettings):
     @property
     def inventory_path(self) -> Path:
         return self.inventory or self.collection_root / "inventories" / "lab"
-
-    @property
-    def modules_path(self) -> Path:
-        return self.modules_dir or self.collection_root / "plugins" / "modules"
 
     @property
     def jobs_dir(self) -> Path:

@@ -17,7 +17,7 @@ def test_docs_examples_run_as_written(tmp_path):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     o = out.stdout
     assert '"status": "successful"' in o
-    assert "diagnostics  available=true" in o
+    assert "diagnostics  role=operator" in o
     assert "202\n200\n" in o
     assert '"code": "idempotency_key_reused"' in o
     assert "canceled" in o and "cancel again: 409" in o

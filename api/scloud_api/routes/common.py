@@ -18,7 +18,6 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
         409: "Conflict",
         413: "Body too large",
         422: "Invalid input",
-        501: "Not available yet",
         503: "Job queue full (queue_full) or job broker unavailable (broker_unavailable); see Retry-After",
     }
     return {

@@ -11,8 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from ..deps import Operator, ServicesDep, Viewer
-from ..errors import Invalid, NotFound
+from ..deps import CallbackHeader, IdempotencyKey, Operator, ServicesDep, Viewer
+from ..errors import NotFound
 from ..models import TERMINAL_STATUSES
 from ..reads import Reads
 from ..schemas import EventPage, EventPublic, JobCreate, JobList, JobPublic, JobStatus
@@ -22,38 +22,10 @@ from .common import AUTH, JOB_ID, problems
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 JobId = Annotated[str, Path(pattern=JOB_ID, description="Job id (UUID)")]
-IdemKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=255,
-        description="Makes the POST safe to retry (IETF httpapi draft).",
-    ),
-]
-CallbackHeader = Annotated[
-    str | None,
-    Header(
-        alias="X-Callback-URL", max_length=2000, description="Where to POST the job on each terminal state."
-    ),
-]
 MAX_INT = 2**31 - 1
 SSE_POLL = 0.3  # seconds between two reads of a live stream
 SSE_KEEPALIVE = 5  # a comment line this often keeps proxies from closing an idle stream
 SSE_BATCH = 200
-
-
-def parse_idempotency_key(value: str | None) -> str | None:
-    if value is None:
-        return None
-    key = value.strip()
-    if len(key) >= 2 and key[0] == key[-1] == '"':  # the draft sends an sf-string
-        key = key[1:-1]
-    if not key or not key.isprintable():
-        raise Invalid(
-            "Idempotency-Key must be a non-empty printable string",
-            errors=[{"loc": ["header", "Idempotency-Key"], "rule": "format", "msg": "empty or invalid"}],
-        )
-    return key
 
 
 @router.post(
@@ -63,7 +35,7 @@ def parse_idempotency_key(value: str | None) -> str | None:
     responses={
         200: {"model": JobPublic, "description": "Replay: the job an Idempotency-Key made"},
         **AUTH,
-        **problems(400, 409, 413, 422, 501, 503),
+        **problems(400, 409, 413, 422, 503),
     },
 )
 def create_job(
@@ -71,12 +43,12 @@ def create_job(
     response: Response,
     services: ServicesDep,
     principal: Operator,
-    idempotency_key: IdemKey = None,
+    idempotency_key: IdempotencyKey,
     x_callback_url: CallbackHeader = None,
 ) -> JobPublic:
     """Validate and queue a catalogue playbook; answers at once with the job (status ``queued``)."""
     job, replayed = services.submit(
-        principal, req, header_callback=x_callback_url, idempotency_key=parse_idempotency_key(idempotency_key)
+        principal, req, header_callback=x_callback_url, idempotency_key=idempotency_key
     )
     if replayed:
         response.status_code = 200

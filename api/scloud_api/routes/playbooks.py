@@ -13,22 +13,8 @@ router = APIRouter(prefix="/v1/playbooks", tags=["playbooks"])
 
 @router.get("", response_model=PlaybookList, responses=AUTH)
 def list_playbooks(services: ServicesDep, _: Viewer) -> PlaybookList:
-    items = []
-    for entry in services.catalogue.entries().values():
-        missing = (
-            entry.requires_module
-            and not (services.settings.modules_path / f"{entry.requires_module}.py").exists()
-        )
-        items.append(
-            PlaybookPublic(
-                name=entry.name,
-                description=entry.description,
-                role=entry.role,
-                variables=entry.schema,
-                available=not missing,
-                unavailable_reason=f"module scloud.stack.{entry.requires_module} is not in the collection yet"
-                if missing
-                else None,
-            )
-        )
+    items = [
+        PlaybookPublic(name=e.name, description=e.description, role=e.role, variables=e.schema)
+        for e in services.catalogue.entries().values()
+    ]
     return PlaybookList(items=items)

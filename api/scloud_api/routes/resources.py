@@ -2,8 +2,8 @@
 
 ``PUT /v1/volumes/{pool}/{name}`` runs ``scloud.stack.rbd_image`` (playbooks/volume.yml) and
 ``PUT /v1/vms/{name}`` runs ``scloud.stack.libvirt_domain`` (playbooks/vm.yml). Repeating the same
-PUT yields a job that changes nothing. Until the module file is in the collection the route answers
-``501``; it switches on by itself once the file exists.
+PUT yields a job that changes nothing; a replay of an Idempotency-Key answers ``200`` with the first
+job and ``Idempotent-Replayed: true``, as ``POST /v1/jobs`` does.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from ..deps import Operator, ServicesDep
+from ..deps import CallbackHeader, IdempotencyKey, Operator, ServicesDep
 from ..schemas import JobCreate, JobPublic, VmSpec, VolumeSpec
 from .common import AUTH, problems
-from .jobs import CallbackHeader, IdemKey, parse_idempotency_key
 
 router = APIRouter(prefix="/v1", tags=["resources"])
 
@@ -40,11 +39,13 @@ def _start(
         header_callback=header_cb,
         method="PUT",
         path=path,
-        idempotency_key=parse_idempotency_key(idem),
+        idempotency_key=idem,
         resource=resource,
         operator_vars=operator_vars,
     )
     response.status_code = 200 if replayed else 202
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return job
 
@@ -56,7 +57,7 @@ def _start(
     responses={
         200: {"model": JobPublic, "description": "Replay: the job an Idempotency-Key made"},
         **AUTH,
-        **problems(400, 409, 413, 422, 501, 503),
+        **problems(400, 409, 413, 422, 503),
     },
 )
 def put_volume(
@@ -66,7 +67,7 @@ def put_volume(
     response: Response,
     services: ServicesDep,
     principal: Operator,
-    idempotency_key: IdemKey = None,
+    idempotency_key: IdempotencyKey,
     x_callback_url: CallbackHeader = None,
 ) -> JobPublic:
     """Converge RBD image ``pool/name`` to the given size and features (a job)."""
@@ -96,7 +97,7 @@ def put_volume(
     responses={
         200: {"model": JobPublic, "description": "Replay: the job an Idempotency-Key made"},
         **AUTH,
-        **problems(400, 409, 413, 422, 501, 503),
+        **problems(400, 409, 413, 422, 503),
     },
 )
 def put_vm(
@@ -105,7 +106,7 @@ def put_vm(
     response: Response,
     services: ServicesDep,
     principal: Operator,
-    idempotency_key: IdemKey = None,
+    idempotency_key: IdempotencyKey,
     x_callback_url: CallbackHeader = None,
 ) -> JobPublic:
     """Converge libvirt domain ``name`` to the given spec (a job)."""
