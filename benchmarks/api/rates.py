@@ -319,14 +319,14 @@ def section(results: dict, when: str) -> list[str]:
 
 
 def main() -> int:
+    """Measure and print the section only (``run.py`` writes RESULTS.md and results.json)."""
     work = Path(tempfile.mkdtemp(prefix="bench-api-rates-"))
     try:
         results = measure(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    (HERE / "rates.json").write_text(json.dumps({"when": when, **results}, indent=2))
-    print("\n".join(section(results, when)))
+    print("\n".join(section(results, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))))
+    print(json.dumps({k: v for k, v in results.items() if not isinstance(v, dict) or "raw" not in v}))
     return 0
 
 
