@@ -4,8 +4,9 @@ Every request looks its key up, and ``GET /v1/jobs/{id}``, ``/healthz`` and the 
 a row or a few. Through a SQLAlchemy Session in the thread pool each read cost 1-2 ms of the one
 core an API process has (the profile is in docs/benchmarks.md); here each statement is compiled
 once by SQLAlchemy for the engine's dialect (the columns come from the models), run on a DBAPI
-connection, and its values converted by the dialect's own result processors (JSON, datetimes,
-booleans), so a row reads the same as through the ORM.
+connection; its JSON columns are decoded by the dialect's processor, and the rest goes to the
+response models as the driver gives it (pydantic's core parses SQLite's text datetimes and 0/1
+booleans), so a job reads the same as through the ORM.
 
 - SQLite: one connection that only the event loop uses, queried inline. A local file in WAL mode,
   where readers never wait for writers, answers an indexed read in tens of microseconds: less than
@@ -23,11 +24,12 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, literal_column, select
+from sqlalchemy import JSON, Integer, bindparam, literal_column, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import Select
 
 from .models import ApiKey, CallbackAttempt, Job, JobEvent
+from .schemas import CallbackAttemptPublic
 
 # A reader waits this long for a lock SQLite itself holds briefly (WAL recovery after a crash);
 # it never waits for writers. Bounded so a wedged database cannot stall the event loop for long.
@@ -36,23 +38,31 @@ SQLITE_BUSY_MS = 2000
 
 @dataclass(frozen=True)
 class Statement:
-    """A select compiled once for one dialect: SQL text, parameter order, column converters."""
+    """A select compiled once for one dialect: SQL text, parameter order, JSON columns."""
 
     sql: str
     order: tuple[str, ...] | None  # positional parameter names (SQLite's qmark); None: named
     names: tuple[str, ...]
-    procs: tuple[Callable[[Any], Any] | None, ...]
+    decode: tuple[tuple[str, Callable[[Any], Any]], ...]  # JSON columns the driver gives as text
     fixed: dict[str, Any]  # parameters the compiler added itself (SQLite's OFFSET 0 after a LIMIT)
 
     @classmethod
     def compile(cls, stmt: Select, dialect) -> Statement:
         compiled = stmt.compile(dialect=dialect)
         cols = list(stmt.selected_columns)
+        decode = []
+        for c in cols:
+            # JSON only: datetimes and booleans go to the response models as the driver gives
+            # them (SQLite: text, 0/1), which pydantic's core converts faster than SQLAlchemy's
+            # processors in Python; psycopg decodes JSON itself (no processor).
+            proc = c.type.dialect_impl(dialect).result_processor(dialect, None)
+            if isinstance(c.type, JSON) and proc is not None:
+                decode.append((c.key, proc))
         return cls(
             sql=str(compiled),
             order=tuple(compiled.positiontup or ()) if dialect.positional else None,
             names=tuple(c.key for c in cols),
-            procs=tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in cols),
+            decode=tuple(decode),
             fixed={k: v for k, v in compiled.params.items() if v is not None},
         )
 
@@ -61,7 +71,17 @@ class Statement:
         return [values[k] for k in self.order] if self.order is not None else values
 
     def row(self, raw: Sequence[Any]) -> dict[str, Any]:
-        return {n: p(v) if p else v for n, p, v in zip(self.names, self.procs, raw, strict=True)}
+        row = dict(zip(self.names, raw, strict=True))
+        for name, proc in self.decode:
+            row[name] = proc(row[name])
+        return row
+
+
+JOB_COLUMNS = (
+    "id", "playbook", "status", "reason", "extra_vars", "secret_vars", "limit", "check", "diff", "rc",
+    "stats", "resource", "callback_url", "created_at", "started_at", "finished_at",
+)  # fmt: skip
+ATTEMPT_COLUMNS = tuple(CallbackAttemptPublic.model_fields)
 
 
 def _statements() -> dict[str, Select]:
@@ -69,8 +89,9 @@ def _statements() -> dict[str, Select]:
         "key": select(ApiKey.id, ApiKey.name, ApiKey.role).where(
             ApiKey.key_hash == bindparam("digest"), ApiKey.revoked_at.is_(None)
         ),
-        "job": select(*Job.__table__.columns).where(Job.id == bindparam("id")),
-        "attempts": select(*CallbackAttempt.__table__.columns)
+        # Only what job_public shows: each column read is a conversion (JSON, datetime) per request.
+        "job": select(*(Job.__table__.c[name] for name in JOB_COLUMNS)).where(Job.id == bindparam("id")),
+        "attempts": select(*(CallbackAttempt.__table__.c[name] for name in ATTEMPT_COLUMNS))
         .where(CallbackAttempt.job_id == bindparam("id"))
         .order_by(CallbackAttempt.id),
         "status": select(Job.status).where(Job.id == bindparam("id")),

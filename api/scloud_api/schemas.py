@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+# Times are UTC; SQLite gives them back without a zone (as text, which pydantic parses).
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 from .catalogue import MAX_LIMIT_CHARS
 
@@ -75,7 +83,7 @@ class CallbackAttemptPublic(BaseModel):
     job_status: str
     attempt: int
     url: str
-    at: datetime
+    at: UtcDatetime
     http_status: int | None
     error: str | None
     duration_ms: int | None
@@ -97,9 +105,9 @@ class JobPublic(BaseModel):
     resource: str | None = None
     callback_url: str | None = None
     callback_attempts: list[CallbackAttemptPublic] = Field(default_factory=list)
-    created_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None = None
+    finished_at: UtcDatetime | None = None
     links: dict[str, str] = Field(default_factory=dict)
 
 
@@ -118,7 +126,7 @@ class EventPublic(BaseModel):
     event: str
     host: str | None
     task: str | None
-    created_at: datetime
+    created_at: UtcDatetime
     stdout: str | None
     data: dict[str, Any]
 

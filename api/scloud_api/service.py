@@ -24,7 +24,7 @@ from .jobprocs import kill_job
 from .models import ACTIVE_STATUSES, TERMINAL_STATUSES, IdempotencyKey, Job, utcnow
 from .reads import Reads
 from .redact import redact_vars
-from .schemas import CallbackAttemptPublic, HostStats, JobCreate, JobPublic
+from .schemas import HostStats, JobCreate, JobPublic
 from .settings import Settings
 
 log = logging.getLogger("scloud_api.service")
@@ -52,30 +52,36 @@ def host_stats(stats: dict | None) -> dict[str, HostStats]:
     return {h: HostStats(**v) for h, v in sorted(hosts.items())}
 
 
-def job_public(job: Job) -> JobPublic:
-    return JobPublic(
-        id=job.id,
-        playbook=job.playbook,
-        status=job.status,
-        reason=job.reason,
-        extra_vars=redact_vars(job.extra_vars or {}, job.secret_vars or []),
-        limit=job.limit,
-        check=job.check,
-        diff=job.diff,
-        rc=job.rc,
-        hosts=host_stats(job.stats),
-        stats=job.stats,
-        resource=job.resource,
-        callback_url=job.callback_url,
-        callback_attempts=[CallbackAttemptPublic.model_validate(a) for a in job.callback_attempts],
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        links={
-            "self": f"/v1/jobs/{job.id}",
-            "events": f"/v1/jobs/{job.id}/events",
-            "cancel": f"/v1/jobs/{job.id}/cancel",
-        },
+def job_public(job: Job | Any) -> JobPublic:
+    """The public view of a job: a ``Job``, or a row of ``Reads.job`` (attributes of the same names,
+    raw values that the model's validation converts)."""
+    job_id = job.id
+    # One validation of one dict (in pydantic's core) rather than a model per part.
+    return JobPublic.model_validate(
+        {
+            "id": job_id,
+            "playbook": job.playbook,
+            "status": job.status,
+            "reason": job.reason,
+            "extra_vars": redact_vars(job.extra_vars or {}, job.secret_vars or []),
+            "limit": job.limit,
+            "check": job.check,
+            "diff": job.diff,
+            "rc": job.rc,
+            "hosts": host_stats(job.stats),
+            "stats": job.stats,
+            "resource": job.resource,
+            "callback_url": job.callback_url,
+            "callback_attempts": job.callback_attempts,
+            "created_at": job.created_at,
+            "started_at": job.started_at,
+            "finished_at": job.finished_at,
+            "links": {
+                "self": f"/v1/jobs/{job_id}",
+                "events": f"/v1/jobs/{job_id}/events",
+                "cancel": f"/v1/jobs/{job_id}/cancel",
+            },
+        }
     )
 
 

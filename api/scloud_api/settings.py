@@ -123,9 +123,6 @@ class Settings(BaseSettings):
         None, description="Standard Webhooks secret (whsec_<base64>); default generated in the state dir."
     )
 
-    auth_cache_seconds: float = Field(
-        5.0, ge=0, description="How long an authenticated key is trusted without a database read."
-    )
     idempotency_ttl_hours: int = Field(24, ge=24)
     idempotency_stale_seconds: int = Field(60, ge=1)
 

@@ -4,9 +4,11 @@
    (``ansible_runner.run``) and a job through a real ``scloud-api serve`` (POST, then poll until the
    job ends, 20 ms period). Ratio of median wall times.
 2. Callback latency: the job's ``finished_at`` to the arrival of its signed callback on loopback.
-3. Request rate of ``GET /v1/jobs/{id}`` on loopback with ``wrk`` (Debian package), SQLite.
+3. Request rates (``GET /v1/jobs/{id}``, ``/healthz``, ``POST /v1/jobs``) on one and N processes,
+   and where a request's time goes: ``benchmarks/api/rates.py``.
 
-Writes ``benchmarks/api/RESULTS.md`` (and ``results.json``).
+Writes ``benchmarks/api/RESULTS.md`` (and ``results.json``). ``--rates-only`` measures 3 again and
+keeps the last figures of 1 and 2.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import re
 import shutil
 import signal
 import socket
@@ -24,7 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -36,6 +37,9 @@ REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO / "api"))
 from scloud_api.executor import runner_env  # noqa: E402
 from scloud_api.settings import Settings  # noqa: E402
+
+sys.path.insert(0, str(HERE))
+import rates  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_API_RUNS", "5"))
 CLI = str(Path(sys.executable).parent / "scloud-api")
@@ -95,21 +99,10 @@ def api_run(client: httpx.Client, callback: str) -> tuple[float, str]:
     return elapsed, job["id"]
 
 
-def _wrk(wrk: str, url: str, token: str) -> dict:
-    argv = [wrk, "-t2", "-c16", "-d10s", "-H", f"Authorization: Bearer {token}", url]
-    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    lat = re.search(r"Latency\s+([\d.]+\w+)", out)
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return {
-        "requests_per_s": float(m.group(1)),
-        "mean_latency": lat.group(1) if lat else "?",
-        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-        "raw": out,
-    }
-
-
-def main() -> int:
+def main(argv: list[str]) -> int:
+    if "--rates-only" in argv:
+        previous = json.loads((HERE / "results.json").read_text())
+        return write(previous["overhead_md"], previous)
     work = Path(tempfile.mkdtemp(prefix="bench-api-"))
     inventory = work / "hosts.ini"
     inventory.write_text(
@@ -162,15 +155,6 @@ def main() -> int:
             finished = datetime.fromisoformat(job["finished_at"].replace("Z", "+00:00")).timestamp()
             latencies.append((rx.arrivals[job_id] - finished) * 1000)
 
-        wrk = shutil.which("wrk")
-        rate = None
-        if wrk:
-            load_before = os.getloadavg()[0]
-            rate = {
-                "get_job": _wrk(wrk, f"{base}/v1/jobs/{job_ids[0]}", token),
-                "healthz": _wrk(wrk, f"{base}/healthz", token),
-                "load_avg_1m": load_before,
-            }
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
@@ -184,9 +168,7 @@ def main() -> int:
         "api_s": via_api,
         "ratio": med_a / med_d,
         "callback_latency_ms": latencies,
-        "get_job_rate": rate,
     }
-    (HERE / "results.json").write_text(json.dumps(results, indent=2))
     load = os.getloadavg()[0]
     lines = [
         "## api",
@@ -208,24 +190,26 @@ def main() -> int:
         "event, the queue hand-off and the polling period).",
         "",
     ]
-    if rate:
-        g, h = rate["get_job"], rate["healthz"]
-        lines += [
-            f"`wrk -t2 -c16 -d10s` on loopback (1-min load average {rate['load_avg_1m']:.1f}, "
-            "2 shared cores):",
-            "",
-            "| route | requests/s | mean latency | non-2xx |",
-            "| --- | --- | --- | --- |",
-            f"| `GET /v1/jobs/{{id}}` (key, job, callback attempts) | {g['requests_per_s']:.0f} | "
-            f"{g['mean_latency']} | {g['non_2xx']} |",
-            f"| `GET /healthz` (one `SELECT 1`), the floor of the stack | {h['requests_per_s']:.0f} | "
-            f"{h['mean_latency']} | {h['non_2xx']} |",
-            "",
-        ]
+    return write(lines, results)
+
+
+def write(overhead_md: list[str], results: dict) -> int:
+    work = Path(tempfile.mkdtemp(prefix="bench-api-rates-"))
+    try:
+        rates_results = rates.measure(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [*overhead_md, *rates.section(rates_results, when), *rates.PROFILE_BEFORE_AFTER]
+    (HERE / "results.json").write_text(
+        json.dumps(
+            {**results, "overhead_md": overhead_md, "rates": {"when": when, **rates_results}}, indent=2
+        )
+    )
     (HERE / "RESULTS.md").write_text("\n".join(lines))
     print("\n".join(lines))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv))

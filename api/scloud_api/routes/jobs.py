@@ -28,6 +28,15 @@ SSE_KEEPALIVE = 5  # a comment line this often keeps proxies from closing an idl
 SSE_BATCH = 200
 
 
+# First: the most requested route of the API, and FastAPI tries the routes in order.
+@router.get("/{job_id}", response_model=JobPublic, responses={**AUTH, **problems(404, 422)})
+async def get_job(job_id: JobId, services: ServicesDep, _: Viewer) -> JobPublic:
+    job = await services.reads.job(job_id)
+    if job is None:
+        raise _not_found(job_id)
+    return job_public(job)
+
+
 @router.post(
     "",
     status_code=202,
@@ -68,14 +77,6 @@ def list_jobs(
 ) -> JobList:
     items, total = services.list_jobs(status, playbook, offset, limit)
     return JobList(items=items, total=total, offset=offset, limit=limit)
-
-
-@router.get("/{job_id}", response_model=JobPublic, responses={**AUTH, **problems(404, 422)})
-async def get_job(job_id: JobId, services: ServicesDep, _: Viewer) -> JobPublic:
-    job = await services.reads.job(job_id)
-    if job is None:
-        raise _not_found(job_id)
-    return job_public(job)
 
 
 @router.post(
