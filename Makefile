@@ -14,7 +14,7 @@ PYTEST := $(BIN)/python -m pytest
 APT_PACKAGES := $(shell sed -e 's/\#.*//' packages/apt.txt | xargs)
 
 .PHONY: help install apt venv podman-conf lab-image lab up mgmt site api api-stop down test test-fast lint lint-fast \
-        sanity test-unit test-lab test-lab-overlay test-integration test-smoke test-api test-molecule test-cluster bench docs clean
+        sanity test-unit test-lab test-lab-overlay test-integration test-smoke test-api test-molecule test-cluster test-ha bench docs clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' | column -t -s $$'\t'
@@ -93,7 +93,7 @@ api-stop: ## Stop the API started by `make api`
 	@if [ -f $(API_STATE)/api.pid ]; then kill $$(cat $(API_STATE)/api.pid) 2>/dev/null || true; rm -f $(API_STATE)/api.pid; fi
 
 ## ---- tests ----------------------------------------------------------------------------
-test: install lint test-unit test-lab test-integration test-api test-molecule ## Every tier (what CI runs)
+test: install lint test-unit test-integration test-api test-molecule test-lab ## Every tier (what CI runs)
 
 test-fast: install lint-fast test-unit test-smoke ## Quick subset: ruff, yamllint, unit tests, engine smoke tests
 
@@ -118,7 +118,10 @@ sanity: venv ## ansible-test sanity on the collection's content, copied to ansib
 test-unit: venv ## Unit tests of pure logic
 	$(PYTEST) tests/unit -q
 
-test-lab: lab ## The lab: refusals of bad input, the overlay underlay, the HA management plane and its VIP failover
+# The one whole-cloud deployment of a run: site.yml on the lab (what `make up` builds), twice; on it the
+# management-plane tests, the API's security through the VIP, check mode, the end-to-end check and
+# every whole-cloud drill (molecule/ha's playbooks), last. On a lab `make up` deployed, no redeploy.
+test-lab: lab ## The whole cloud on the lab: deployed once, its API through the VIP, every whole-cloud drill
 	$(PYTEST) tests/lab -q -m "not overlay_ping"
 
 # Ports on two lab nodes ping over Geneve: passes on a lab deployed by site.yml, but failed 2 runs of
@@ -135,9 +138,10 @@ test-integration: venv ## Every module against the real engines started on this 
 test-api: venv ## The API with real ansible-runner jobs, SQLite and PostgreSQL
 	$(PYTEST) tests/api -q
 
-# Every scenario but `cluster`: `ha` runs each of its steps (lab, site.yml, idempotence, the same
-# verify) before its drills, so CI deploys the whole cloud once for both. `make test-cluster` runs it.
-MOLECULE_SCENARIOS ?= default libvirt ceph network ha expand
+# The role-level scenarios. The whole-cloud ones (`ha`, `cluster`) deploy a cloud of their own:
+# `make test` runs their checks and drills once, on the lab's cloud (test-lab); `make test-ha` and
+# `make test-cluster` run them as Molecule scenarios on their own labs.
+MOLECULE_SCENARIOS ?= default libvirt ceph network expand
 
 test-molecule: lab-image ## Roles, playbooks and failure drills on lab nodes; prints each duration
 	@set -e; for s in $(MOLECULE_SCENARIOS); do \
@@ -148,6 +152,9 @@ test-molecule: lab-image ## Roles, playbooks and failure drills on lab nodes; pr
 
 test-cluster: lab-image ## The whole cloud on a 3-node lab, re-run unchanged, verified end to end
 	$(BIN)/molecule test -s cluster
+
+test-ha: lab-image ## The whole-cloud drills as a Molecule scenario on a lab of their own (10.89.30.0/24)
+	$(BIN)/molecule test -s ha
 
 ## ---- benchmarks and docs ------------------------------------------------------------
 bench: install ## Side-by-side measurements; writes docs/benchmarks.md

@@ -1,4 +1,5 @@
-"""The lab tier's shared deployment: the HA management plane of the committed tree, once per session."""
+"""The lab tier's shared deployment: the whole cloud of the committed tree (`playbooks/site.yml`, what
+`make up` deploys), once per session; every test of the tier and every whole-cloud drill runs on it."""
 
 from __future__ import annotations
 
@@ -13,18 +14,40 @@ INVENTORY = str(REPO / "inventories" / "lab")
 MGMT_NODES = ["scloud-node1", "scloud-node2", "scloud-node3"]
 
 
+# The first test that asks for the deployment waits for it: site.yml twice on a fresh lab takes longer
+# than pytest-timeout's default for one test (pyproject.toml).
+DEPLOY_TIMEOUT = 3600
+
+
+def pytest_collection_modifyitems(items):
+    """The whole-cloud drills (test_whole_cloud_drills.py) last: they stop nodes and services."""
+    for item in items:
+        if "cloud_deployed" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(DEPLOY_TIMEOUT))
+    items.sort(key=lambda item: item.path.name == "test_whole_cloud_drills.py")
+
+
 @pytest.fixture(scope="session")
-def mgmt_deployed(tmp_path_factory):
-    """mgmt.yml twice on the lab, with the committed tree as the release; yields both runs."""
+def cloud_release(tmp_path_factory):
+    """The API's release deployed by this session: a snapshot of the committed tree."""
+    return head_snapshot(tmp_path_factory.mktemp("release"))
+
+
+@pytest.fixture(scope="session")
+def cloud_deployed(cloud_release):
+    """site.yml twice on the lab, with the committed tree as the API's release; both runs.
+
+    The second run is the idempotence proof (tests/lab/test_mgmt_plane.py asserts changed=0);
+    on a lab that `make up` already deployed, the first run is a no-op too."""
     assert containers_running(MGMT_NODES), "the lab is not running: make lab"
-    extra = {"mgmt_api_source_dir": head_snapshot(tmp_path_factory.mktemp("release"))}
+    extra = {"mgmt_api_source_dir": cloud_release}
     runs = []
     for _ in range(2):
         start = time.monotonic()
-        run = run_playbook("playbooks/mgmt.yml", inventory=INVENTORY, extra_vars=extra)
+        run = run_playbook("playbooks/site.yml", inventory=INVENTORY, extra_vars=extra, timeout=3600)
         runs.append((run, time.monotonic() - start))
         assert run.ok, run.stdout[-6000:]
         TLS_SNAPSHOTS.append([f.read_bytes() for f in TLS_FILES])
-    print(f"\nmgmt.yml first run {runs[0][1]:.1f} s (changed={runs[0][0].changed_count()}), "
+    print(f"\nsite.yml first run {runs[0][1]:.1f} s (changed={runs[0][0].changed_count()}), "
           f"second run {runs[1][1]:.1f} s (changed={runs[1][0].changed_count()})")
     return runs

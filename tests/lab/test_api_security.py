@@ -1,5 +1,5 @@
 """The API's security rules, proven where users use it: through the VIP of the lab's HA
-management plane (the committed tree, deployed once per session by the `mgmt_plane` fixture)."""
+management plane (the committed tree, deployed once per session by the `cloud_deployed` fixture)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def admin(mgmt_deployed):
+def admin(cloud_deployed):
     headers = {"Authorization": f"Bearer {ADMIN_KEY.read_text().strip()}"}
     with httpx.Client(base_url=URL, verify=tls(), headers=headers, timeout=30) as c:
         assert c.get("/healthz").status_code == 200

@@ -107,7 +107,7 @@ def release(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def celery(release):
+def celery(cloud_deployed, release):
     """mgmt.yml with the Celery executor: check mode, real run, re-run; the lab goes back to the
     local executor at the end whatever happened (test_back_to_local asserts that switch)."""
     assert _lab_running(), "the lab is not running: make lab"

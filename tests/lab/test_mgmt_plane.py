@@ -1,5 +1,6 @@
 """The HA management plane on the running lab (`make lab`): PostgreSQL, three API replicas, HAProxy
-and a keepalived VIP, deployed by `playbooks/mgmt.yml`; the VIP serves HTTPS with the CA the play
+and a keepalived VIP, deployed with the whole cloud by `playbooks/site.yml` (what `make up` runs;
+tests/lab/conftest.py: cloud_deployed); the VIP serves HTTPS with the CA the play
 generated once (plain HTTP only redirects); then a VIP failover, measured.
 
 The deployed release is a snapshot of the committed tree (`git archive HEAD`), so that engineers
@@ -49,9 +50,9 @@ def _lab_running():
 
 
 @pytest.fixture(scope="module")
-def deployed(mgmt_deployed):
-    """mgmt.yml twice on the lab (tests/lab/conftest.py, once per session); both runs."""
-    return mgmt_deployed
+def deployed(cloud_deployed):
+    """site.yml twice on the lab (tests/lab/conftest.py, once per session); both runs."""
+    return cloud_deployed
 
 
 def test_second_run_changes_nothing(deployed):

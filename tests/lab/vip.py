@@ -14,8 +14,8 @@ URL = f"https://{VIP}:{HTTPS_PORT}"
 PLAIN_URL = f"http://{VIP}:{HTTP_PORT}"
 CA = REPO / ".cache" / "lab" / "tls" / "ca.crt"
 TLS_FILES = [CA, CA.with_name("server.crt"), CA.with_name("server.key")]
-# The CA and the server certificate on the controller after each mgmt.yml run of the session's
-# deployment (tests/lab/conftest.py: mgmt_deployed).
+# The CA and the server certificate on the controller after each site.yml run of the session's
+# deployment (tests/lab/conftest.py: cloud_deployed).
 TLS_SNAPSHOTS: list[list[bytes]] = []
 
 

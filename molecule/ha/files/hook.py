@@ -1,6 +1,6 @@
 """Callback receiver of the HA drill: appends every POST (path, signature header, body) to a file.
 
-Run on a lab node: python3 hook.py PORT LOGFILE
+Run on the controller: python3 hook.py PORT LOGFILE ADDRESS (its address on the lab network)
 """
 
 from __future__ import annotations
@@ -25,4 +25,4 @@ class Hook(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), Hook).serve_forever()  # noqa: S104
+    ThreadingHTTPServer((sys.argv[3], int(sys.argv[1])), Hook).serve_forever()

@@ -1,0 +1,73 @@
+"""The whole-cloud checks and failure drills, on the one cloud this tier deployed (`cloud_deployed`).
+
+The same playbooks as the `ha` Molecule scenario (molecule/ha: verify.yml, side_effect.yml and its
+drill4.yml), here against `inventories/lab`, the cloud `make up` builds: `site.yml --check` on the
+converged cloud; the end-to-end check (Ceph and OVN healthy, a VM booted from RBD on a VPC subnet,
+the API through the VIP); drills 1 to 4 (keepalived stopped on the VIP holder with a job in flight,
+a Ceph monitor stopped, the OVN Northbound leader stopped, a whole node killed), each measured and
+asserted by the playbook; then the end-to-end check again. conftest.py runs this module last.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.harness import REPO, run_playbook
+from tests.lab.vip import CA, VIP
+
+INVENTORY = str(REPO / "inventories" / "lab")
+HA = REPO / "molecule" / "ha"
+# What molecule/ha's group_vars give its own lab; the embedded lab's values (roles/lab, roles/mgmt_ha).
+LAB_VARS = {
+    "lab_state_dir": str(REPO / ".cache" / "lab"),
+    "mgmt_ha_tls_dir": str(CA.parent),
+    "mgmt_ha_vip": VIP,
+    "lab_gateway": "10.89.10.1",
+}
+
+pytestmark = pytest.mark.slow
+
+
+def _figures(run) -> str:
+    """The drills' measured figures: the messages of their debug tasks named '... figures'."""
+    lines = []
+    for event in run.events:
+        data = event.get("event_data", {})
+        if event.get("event") == "runner_on_ok" and "figures" in (data.get("task") or ""):
+            msg = data.get("res", {}).get("msg")
+            lines += msg if isinstance(msg, list) else [msg]
+    return "\n".join(str(line) for line in lines)
+
+
+def _play(name: str, **kwargs):
+    run = run_playbook(str(HA / name), inventory=INVENTORY, extra_vars=LAB_VARS, timeout=3000, **kwargs)
+    assert run.ok, run.stdout[-8000:]
+    return run
+
+
+def test_check_mode_on_the_deployed_cloud_predicts_no_change(cloud_deployed, cloud_release):
+    """site.yml --check on the converged cloud: every read runs, nothing fails, nothing would change."""
+    release = {"mgmt_api_source_dir": cloud_release}
+    run = run_playbook("playbooks/site.yml", inventory=INVENTORY, extra_vars=release, check=True,
+                       timeout=3000)
+    assert run.ok, run.stdout[-8000:]
+    changed = [(e["event_data"].get("host"), e["event_data"].get("task")) for e in run.events
+               if e.get("event") == "runner_on_ok" and e["event_data"].get("res", {}).get("changed")]
+    assert run.changed_count() == 0, changed
+
+
+def test_the_cloud_works_end_to_end(cloud_deployed):
+    _play("verify.yml")
+
+
+def test_failure_drills(cloud_deployed):
+    run = _play("side_effect.yml")
+    figures = _figures(run)
+    print("\n" + figures)
+    assert re.search(r"answered again [\d.]+ s after the stop", figures), figures
+
+
+def test_the_cloud_is_whole_again_after_the_drills(cloud_deployed):
+    _play("verify.yml")
