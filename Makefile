@@ -135,8 +135,10 @@ test-smoke: venv ## Start every engine fixture and prove it answers
 test-integration: venv ## Every module against the real engines started on this machine
 	$(PYTEST) tests/integration -q
 
+# Two workers (pytest-xdist): the tests mostly wait on their jobs' ansible-playbook processes, so both
+# cores are busy; every fixture takes its own ports and directories (PostgreSQL, RabbitMQ, the API).
 test-api: venv ## The API with real ansible-runner jobs, SQLite and PostgreSQL
-	$(PYTEST) tests/api -q
+	$(PYTEST) tests/api -q -n 2
 
 # The role-level scenarios. The whole-cloud ones (`ha`, `cluster`) deploy a cloud of their own:
 # `make test` runs their checks and drills once, on the lab's cloud (test-lab); `make test-ha` and
