@@ -1,11 +1,11 @@
 """Geneve between lab nodes with the userspace datapath, over the lab's overlay network.
 
-The lab (`make lab`) gives every node a second NIC, eth1, on the overlay network 10.89.11.0/24.
-The ovs role (ovs_underlay_bridge: br-phy) moves that address onto br-phy with eth1 plugged in, so
-the netdev datapath can send the Geneve packets; eth0 (SSH) is never touched. This deploys host,
-ovs, ovn_central and ovn_controller on the lab (twice: the second run changes nothing), then puts a
-logical switch with two ports bound on scloud-node1 and scloud-node3 (veth-backed namespaces) and
-proves they ping each other across nodes. Everything it created is removed at the end.
+The lab (`make lab`) gives every node a second NIC, eth1, on the overlay network 10.89.11.0/24. The
+ovs role (ovs_underlay_bridge: br-phy) moves that address onto br-phy with eth1 plugged in, so the
+netdev datapath can send the Geneve packets; eth0 (SSH) is never touched. On the whole cloud this
+tier deployed (tests/lab/conftest.py: cloud_deployed, site.yml twice), it puts a logical switch with
+two ports bound on scloud-node1 and scloud-node3 (veth-backed namespaces) and proves they ping each
+other across nodes. Everything it created is removed at the end.
 """
 
 from __future__ import annotations
@@ -30,31 +30,6 @@ VMS = [{"name": "ovlvm1", "ip": "192.168.77.11", "node": "scloud-node1"},
        {"name": "ovlvm3", "ip": "192.168.77.13", "node": "scloud-node3"}]
 
 pytestmark = pytest.mark.slow
-
-DEPLOY = """
-- name: Base configuration of the nodes (overlay sysctls, /etc/hosts), as site.yml does first
-  hosts: all:!localhost
-  become: true
-  gather_facts: true
-  roles:
-    - role: scloud.stack.host
-- name: Open vSwitch with the underlay bridge
-  hosts: compute:mgmt
-  become: true
-  gather_facts: true
-  roles:
-    - role: scloud.stack.ovs
-- name: OVN central
-  hosts: mgmt
-  become: true
-  roles:
-    - role: scloud.stack.ovn_central
-- name: OVN controller
-  hosts: compute
-  become: true
-  roles:
-    - role: scloud.stack.ovn_controller
-"""
 
 PLUG = """
 - name: A switch and two ports through the NB remotes
@@ -124,12 +99,6 @@ def _lab_running():
     return containers_running(NODES)
 
 
-def _changed(run):
-    return [(e["event_data"].get("host"), e["event_data"].get("task"))
-            for e in run.events if e.get("event") == "runner_on_ok"
-            and e["event_data"].get("res", {}).get("changed")]
-
-
 def _veth(vm, mac):
     node, name = vm["node"], vm["name"]
     _node(node, "ip", "netns", "add", f"ns-{name}")
@@ -149,20 +118,10 @@ def _unplug(vm):
 
 
 @pytest.fixture(scope="module")
-def deployed(tmp_path_factory):
-    """host + ovs + ovn_central + ovn_controller on the lab, twice; yields both runs and their durations."""
+def deployed(cloud_deployed):
+    """The whole cloud (host, ovs, ovn_central, ovn_controller among its roles) on the lab."""
     assert _lab_running(), "the lab is not running: make lab"
-    book = tmp_path_factory.mktemp("overlay") / "deploy.yml"
-    book.write_text(DEPLOY)
-    runs = []
-    for _ in range(2):
-        start = time.monotonic()
-        run = run_playbook(str(book), inventory=INVENTORY)
-        runs.append((run, time.monotonic() - start))
-        assert run.ok, run.stdout[-6000:]
-    print(f"\nnetwork deploy first run {runs[0][1]:.1f} s (changed={runs[0][0].changed_count()}), "
-          f"second run {runs[1][1]:.1f} s (changed={runs[1][0].changed_count()})")
-    return runs
+    return cloud_deployed
 
 
 @pytest.fixture(scope="module")
@@ -192,11 +151,6 @@ def plugged(deployed, tmp_path_factory):
         assert unplugged.ok, unplugged.stdout[-6000:]
         run = run_playbook(str(book), inventory=INVENTORY, extra_vars={**extra, "ovl_state": "absent"})
         assert run.ok, run.stdout[-6000:]
-
-
-def test_second_deploy_changes_nothing(deployed):
-    second, _ = deployed[1]
-    assert second.changed_count() == 0, _changed(second)
 
 
 def test_overlay_address_on_br_phy_ssh_address_untouched(deployed):

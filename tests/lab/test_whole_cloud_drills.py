@@ -37,7 +37,7 @@ def _figures(run) -> str:
         data = event.get("event_data", {})
         if event.get("event") == "runner_on_ok" and "figures" in (data.get("task") or ""):
             msg = data.get("res", {}).get("msg")
-            lines += msg if isinstance(msg, list) else [msg]
+            lines += msg if isinstance(msg, list) else [msg] if msg else []
     return "\n".join(str(line) for line in lines)
 
 
