@@ -213,6 +213,8 @@ def measure(work: Path) -> dict:
         **os.environ,
         "SCLOUD_API_STATE_DIR": str(work / "state"),
         "SCLOUD_API_INVENTORY": str(inventory),
+        # The job's callback goes to a closed port on loopback; callbacks are refused by default.
+        "SCLOUD_API_CALLBACK_ALLOWED_NETWORKS": '["127.0.0.0/8"]',
     }
     env.pop("SCLOUD_API_LOG_LEVEL", None)  # the default (INFO): one access log line per request
 
