@@ -16,6 +16,7 @@ DOC = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
     max_leaves=10,
 )
+from scloud_api.settings import Settings
 
 
 def bad(value) -> bool:
@@ -54,3 +55,18 @@ def test_depth_and_constants():
             check_json_body(body, 64)
         assert (exc.value.status, exc.value.code) == (400, "malformed_json")
     check_json_body(b'{"playbook": ', 64)  # invalid JSON: FastAPI's own 400, with the position
+
+
+def test_openapi_documents_every_error_as_a_problem():
+    from scloud_api.app import create_app
+
+    spec = create_app(Settings(state_dir="/nonexistent")).openapi()
+    assert set(spec["components"]["securitySchemes"]) == {"HTTPBearer", "APIKeyHeader"}
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            for code, resp in op["responses"].items():
+                if code.startswith(("4", "5")) and code != "503":
+                    ref = resp["content"]["application/problem+json"]["schema"]["$ref"]
+                    assert ref.endswith("/Problem"), (method, path, code)
+            if path != "/healthz":
+                assert op.get("security"), (method, path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 
 import httpx
 import pytest
@@ -17,6 +18,8 @@ from scloud_api.callbacks import (
     checked_addresses,
     origin,
     pinned_request,
+    sign,
+    verify,
 )
 from scloud_api.errors import Invalid
 from scloud_api.settings import Settings
@@ -245,3 +248,16 @@ def test_receivers_are_told_apart_by_scheme_host_and_port():
     assert origin("http://127.0.0.1:8000/a") == origin("http://127.0.0.1:8000/b?x")
     assert origin("http://127.0.0.1:8000/a") != origin("http://127.0.0.1:8001/a")
     assert origin("http://hooks.example/a") != origin("https://hooks.example/a")
+
+
+def test_signature_round_trip():
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    ts = int(time.time())
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(ts),
+        "webhook-signature": "v0,zzz " + sign(secret, "msg_1", ts, b"{}"),
+    }
+    assert verify(secret, headers, b"{}")
+    assert not verify(secret, {**headers, "webhook-timestamp": str(ts - 3600)}, b"{}")
+    assert not verify("whsec_" + "A" * 32, headers, b"{}")

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import fnmatch
 import time
+from pathlib import Path
 
 import pytest
 from ansible.inventory.manager import split_host_pattern
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scloud_api.catalogue import MAX_LIMIT_CHARS, Glob, Inventory, LimitPattern, glob_match, parse_limit
+from scloud_api.catalogue import (
+    MAX_LIMIT_CHARS,
+    Catalogue,
+    Glob,
+    Inventory,
+    LimitPattern,
+    glob_match,
+    parse_limit,
+    validate_vars,
+)
 from scloud_api.errors import Invalid
+
+REPO = Path(__file__).resolve().parents[3]
 
 PATHOLOGICAL = ["~((.?){6}){6}!", "~(a+)+$", "~(a|aa)*b", "~" + "(.*)" * 200, "!~((.?){6}){6}!"]
 
@@ -162,3 +174,72 @@ def test_syntax_is_checked_before_the_inventory_is_read(tmp_path):
     with pytest.raises(Invalid) as exc:
         inv.check_limit("~((.?){6}){6}!")
     assert exc.value.errors[0]["rule"] == "no_regex"
+
+
+
+@pytest.fixture(scope="module")
+def catalogue():
+    return Catalogue(REPO / "playbooks/catalogue.yml", REPO / "playbooks")
+
+
+@pytest.mark.parametrize(
+    ("extra", "rule"),
+    [
+        ({"ansible_user": "root"}, "forbidden"),
+        ({"ANSIBLE_become": True}, "forbidden"),
+        ({"nope": 1}, "unknown_variable"),
+        ({"diagnostics_sleep": "1"}, "type"),
+        ({"diagnostics_sleep": 3601}, "maximum"),
+        ({"diagnostics_command": []}, "minItems"),
+        ({"diagnostics_command": "uname -r"}, "type"),
+        ({"diagnostics_command": ["uname", "-r"]}, "enum"),
+        ({"diagnostics_command": ["sh"]}, "enum"),
+        ({"diagnostics_command": ["hostname", "hostname"]}, "uniqueItems"),
+        ({"diagnostics_fail": "yes"}, "type"),
+    ],
+)
+def test_validate_vars_refuses(catalogue, extra, rule):
+    with pytest.raises(Invalid) as exc:
+        validate_vars(catalogue.get("diagnostics"), extra)
+    assert rule in {e["rule"] for e in exc.value.errors}
+
+
+def test_validate_vars_accepts(catalogue):
+    validate_vars(
+        catalogue.get("diagnostics"), {"diagnostics_command": ["kernel", "disk"], "diagnostics_sleep": 0}
+    )
+    validate_vars(catalogue.get("volume"), {"volume_pool": "rbd", "volume_name": "v", "volume_size": "10G"})
+    with pytest.raises(Invalid):
+        validate_vars(
+            catalogue.get("volume"), {"volume_pool": "rbd", "volume_name": "v", "volume_size": "10 X"}
+        )
+    with pytest.raises(Invalid) as exc:
+        catalogue.get("site")
+    assert exc.value.code == "unknown_playbook"
+
+
+def test_secret_variables_are_known(catalogue):
+    assert catalogue.get("diagnostics").secret_vars == frozenset({"diagnostics_token"})
+
+
+def test_limit_patterns(tmp_path):
+    inv = Inventory(tmp_path / "hosts", {})
+    inv.hosts, inv.groups = {"node1", "node2"}, {"all", "compute"}
+    inv.refresh = lambda: None
+    for ok in ("node1", "compute", "node*", "compute:!node2", "all,&compute"):
+        inv.check_limit(ok)
+    for bad in ("node3", "storage", "x*", "node1,,node2", "~(", "~node[12]"):
+        with pytest.raises(Invalid):
+            inv.check_limit(bad)
+
+
+def test_nested_unknown_option_is_named(catalogue):
+    with pytest.raises(Invalid) as exc:
+        validate_vars(catalogue.get("vm"), {"vm_name": "a", "vm_spec": {"vcpus": 1, "bogus": 2}})
+    assert exc.value.errors == [
+        {
+            "loc": ["body", "extra_vars", "vm_spec", "bogus"],
+            "rule": "unknown_variable",
+            "msg": "bogus is not a variable of playbook vm",
+        }
+    ]

@@ -11,7 +11,7 @@ from scloud_api.executor import InProcessExecutor
 from scloud_api.models import Job, utcnow
 from scloud_api.settings import Settings
 
-from .test_logic import REPO
+from .test_catalogue import REPO
 
 
 @pytest.fixture
