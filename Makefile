@@ -14,7 +14,7 @@ PYTEST := $(BIN)/python -m pytest
 APT_PACKAGES := $(shell sed -e 's/\#.*//' packages/apt.txt | xargs)
 
 .PHONY: help install apt venv podman-conf lab-image lab up mgmt site api api-stop down test test-fast lint lint-fast \
-        sanity test-unit test-lab test-lab-overlay test-integration test-smoke test-api test-molecule test-cluster test-ha bench docs clean
+        sanity test-unit test-lane-engines test-lane-labs test-lab test-lab-overlay test-integration test-smoke test-api test-molecule test-cluster test-ha bench docs clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' | column -t -s $$'\t'
@@ -93,7 +93,22 @@ api-stop: ## Stop the API started by `make api`
 	@if [ -f $(API_STATE)/api.pid ]; then kill $$(cat $(API_STATE)/api.pid) 2>/dev/null || true; rm -f $(API_STATE)/api.pid; fi
 
 ## ---- tests ----------------------------------------------------------------------------
-test: install lint test-unit test-integration test-api test-molecule test-lab ## Every tier (what CI runs)
+# After lint and the unit tests, two lanes side by side on the machine's two cores: the engines on this
+# machine (integration, then the API) and the lab nodes (the Molecule scenarios, then the whole cloud).
+# They share nothing (host processes on loopback; podman containers on their own networks), and each
+# lane alone leaves a core mostly idle. Each lane's output is printed when the lane ends.
+test: install lint test-unit ## Every tier (what CI runs)
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory -j2 --output-sync=recurse test-lane-engines test-lane-labs; \
+	echo "== both lanes passed in $$(( $$(date +%s) - start )) s"
+
+test-lane-engines:
+	@start=$$(date +%s); $(MAKE) --no-print-directory -j1 test-integration test-api; \
+	echo "== lane engines (integration, api) passed in $$(( $$(date +%s) - start )) s"
+
+test-lane-labs:
+	@start=$$(date +%s); $(MAKE) --no-print-directory -j1 test-molecule test-lab; \
+	echo "== lane labs (molecule, lab) passed in $$(( $$(date +%s) - start )) s"
 
 test-fast: install lint-fast test-unit test-smoke ## Quick subset: ruff, yamllint, unit tests, engine smoke tests
 
