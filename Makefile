@@ -14,7 +14,7 @@ PYTEST := $(BIN)/python -m pytest
 APT_PACKAGES := $(shell sed -e 's/\#.*//' packages/apt.txt | xargs)
 
 .PHONY: help install apt venv podman-conf lab-image lab up mgmt site api api-stop down test test-fast lint lint-fast \
-        sanity test-unit test-lane-engines test-lane-labs test-lab test-lab-overlay test-integration test-smoke test-api test-molecule test-cluster test-ha bench docs clean
+        sanity test-unit test-lanes test-lane-engines test-lane-labs test-lab test-lab-overlay test-integration test-smoke test-api test-molecule test-cluster test-ha bench docs clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' | column -t -s $$'\t'
@@ -96,18 +96,29 @@ api-stop: ## Stop the API started by `make api`
 # After lint and the unit tests, two lanes side by side on the machine's two cores: the engines on this
 # machine (integration, then the API) and the lab nodes (the Molecule scenarios, then the whole cloud).
 # They share nothing (host processes on loopback; podman containers on their own networks), and each
-# lane alone leaves a core mostly idle. Each lane's output is printed when the lane ends.
+# lane alone leaves a core mostly idle. Both lanes run to their end even if one fails; each keeps its
+# output in .cache/lane-<lane>.log, and a failed lane's last lines are printed again at the very end.
 test: install lint test-unit ## Every tier (what CI runs)
-	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory -j2 --output-sync=recurse test-lane-engines test-lane-labs; \
-	echo "== both lanes passed in $$(( $$(date +%s) - start )) s"
+	@$(MAKE) --no-print-directory test-lanes
+
+test-lanes:
+	@mkdir -p .cache; start=$$(date +%s); rc=0; \
+	$(MAKE) --no-print-directory -k -j2 --output-sync=line test-lane-engines test-lane-labs || rc=$$?; \
+	for lane in engines labs; do \
+	  if [ -f .cache/lane-$$lane.failed ]; then echo "== lane $$lane FAILED; its last lines:"; tail -n 60 .cache/lane-$$lane.log; fi; \
+	done; \
+	echo "== the two lanes: rc=$$rc after $$(( $$(date +%s) - start )) s"; exit $$rc
 
 test-lane-engines:
-	@start=$$(date +%s); $(MAKE) --no-print-directory -j1 test-integration test-api; \
+	@rm -f .cache/lane-engines.failed; start=$$(date +%s); \
+	$(MAKE) --no-print-directory -j1 test-integration test-api 2>&1 | tee .cache/lane-engines.log \
+	  || { touch .cache/lane-engines.failed; exit 1; }; \
 	echo "== lane engines (integration, api) passed in $$(( $$(date +%s) - start )) s"
 
 test-lane-labs:
-	@start=$$(date +%s); $(MAKE) --no-print-directory -j1 test-molecule test-lab; \
+	@rm -f .cache/lane-labs.failed; start=$$(date +%s); \
+	$(MAKE) --no-print-directory -j1 test-molecule test-lab 2>&1 | tee .cache/lane-labs.log \
+	  || { touch .cache/lane-labs.failed; exit 1; }; \
 	echo "== lane labs (molecule, lab) passed in $$(( $$(date +%s) - start )) s"
 
 test-fast: install lint-fast test-unit test-smoke ## Quick subset: ruff, yamllint, unit tests, engine smoke tests
