@@ -21,7 +21,7 @@ import pytest
 
 from tests.api.receiver import Receiver
 from tests.harness import REPO, containers_running, head_snapshot, node_exec, run_playbook
-from tests.lab.vip import URL, tls
+from tests.lab.vip import GATEWAY, URL, tls
 
 INVENTORY = str(REPO / "inventories" / "lab")
 MGMT_NODES = ["scloud-node1", "scloud-node2", "scloud-node3"]
@@ -29,7 +29,6 @@ BROKER_NODE = MGMT_NODES[0]
 BROKER_ADDRESS = "10.89.10.11"
 ADMIN_KEY = REPO / ".cache" / "lab" / "admin.key"
 # This machine on the lab network: where the nodes reach the callback receiver.
-GATEWAY = "10.89.10.1"
 # A short lease keeps the takeover drill short; production keeps the default (30 s).
 LEASE = 8
 TERMINAL = ("successful", "failed", "canceled", "timeout")

@@ -15,7 +15,7 @@ import re
 import pytest
 
 from tests.harness import REPO, run_playbook
-from tests.lab.vip import CA, VIP
+from tests.lab.vip import CA, GATEWAY, VIP
 
 INVENTORY = str(REPO / "inventories" / "lab")
 HA = REPO / "molecule" / "ha"
@@ -24,7 +24,7 @@ LAB_VARS = {
     "lab_state_dir": str(REPO / ".cache" / "lab"),
     "mgmt_ha_tls_dir": str(CA.parent),
     "mgmt_ha_vip": VIP,
-    "lab_gateway": "10.89.10.1",
+    "lab_gateway": GATEWAY,
 }
 
 pytestmark = pytest.mark.slow

@@ -8,6 +8,9 @@ import ssl
 from tests.harness import REPO
 
 VIP = "10.89.10.100"
+# This machine's address on the lab network (roles/lab: lab_gateway), where the tests' callback
+# receivers listen; the lab's callback allow-list names it (inventories/lab/group_vars/lab.yml).
+GATEWAY = "10.89.10.1"
 HTTPS_PORT = 8443
 HTTP_PORT = 8080
 URL = f"https://{VIP}:{HTTPS_PORT}"
