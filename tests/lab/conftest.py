@@ -8,10 +8,9 @@ import time
 import pytest
 
 from tests.harness import REPO, containers_running, head_snapshot, run_playbook
-from tests.lab.vip import TLS_FILES, TLS_SNAPSHOTS
+from tests.lab.vip import MGMT_NODES, TLS_FILES, TLS_SNAPSHOTS
 
 INVENTORY = str(REPO / "inventories" / "lab")
-MGMT_NODES = ["scloud-node1", "scloud-node2", "scloud-node3"]
 
 
 # The first test that asks for the deployment waits for it: site.yml twice on a fresh lab takes longer

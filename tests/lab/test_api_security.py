@@ -11,9 +11,8 @@ import httpx
 import pytest
 
 from tests.harness import REPO, node_exec
-from tests.lab.vip import URL, tls
+from tests.lab.vip import MGMT_NODES, URL, tls
 
-MGMT_NODES = ["scloud-node1", "scloud-node2", "scloud-node3"]
 REPLICA_PORT = 8081  # roles/mgmt_api: mgmt_api_port, each replica on its node's cluster address
 ADMIN_KEY = REPO / ".cache" / "lab" / "admin.key"
 TERMINAL = ("successful", "failed", "canceled", "timeout")

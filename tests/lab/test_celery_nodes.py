@@ -21,10 +21,9 @@ import pytest
 
 from tests.api.receiver import Receiver
 from tests.harness import REPO, containers_running, head_snapshot, node_exec, run_playbook
-from tests.lab.vip import GATEWAY, URL, tls
+from tests.lab.vip import GATEWAY, MGMT_NODES, URL, tls
 
 INVENTORY = str(REPO / "inventories" / "lab")
-MGMT_NODES = ["scloud-node1", "scloud-node2", "scloud-node3"]
 BROKER_NODE = MGMT_NODES[0]
 BROKER_ADDRESS = "10.89.10.11"
 ADMIN_KEY = REPO / ".cache" / "lab" / "admin.key"

@@ -26,10 +26,20 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.harness import REPO, containers_running, head_snapshot, node_exec, run_playbook
-from tests.lab.vip import CA, HTTP_PORT, HTTPS_PORT, PLAIN_URL, TLS_FILES, TLS_SNAPSHOTS, URL, VIP, tls
+from tests.lab.vip import (
+    CA,
+    HTTP_PORT,
+    HTTPS_PORT,
+    MGMT_NODES,
+    PLAIN_URL,
+    TLS_FILES,
+    TLS_SNAPSHOTS,
+    URL,
+    VIP,
+    tls,
+)
 
 INVENTORY = str(REPO / "inventories" / "lab")
-MGMT_NODES = ["scloud-node1", "scloud-node2", "scloud-node3"]
 MGMT_ADDRESSES = ["10.89.10.11", "10.89.10.12", "10.89.10.13"]
 ADMIN_KEY = REPO / ".cache" / "lab" / "admin.key"
 FAILOVER_LIMIT = 5.0

@@ -11,6 +11,8 @@ VIP = "10.89.10.100"
 # This machine's address on the lab network (roles/lab: lab_gateway), where the tests' callback
 # receivers listen; the lab's callback allow-list names it (inventories/lab/group_vars/lab.yml).
 GATEWAY = "10.89.10.1"
+# The lab's mgmt nodes (inventories/lab/cluster.yml), each a container of that name.
+MGMT_NODES = ["scloud-node1", "scloud-node2", "scloud-node3"]
 HTTPS_PORT = 8443
 HTTP_PORT = 8080
 URL = f"https://{VIP}:{HTTPS_PORT}"
