@@ -21,8 +21,11 @@ def _inventory(hosts):
     return {"all": {"children": {"lab": {"hosts": hosts}}}}
 
 
-def _names():
-    out = subprocess.run(["podman", "ps", "--all", "--format", "json"],
+def _names(lab_name):
+    # Only the throw-away lab's containers (by its label): other labs, Molecule's on the lane
+    # beside this one, come and go while these tests run.
+    out = subprocess.run(["podman", "ps", "--all", "--format", "json",
+                          "--filter", f"label=scloud_lab={lab_name}"],
                          check=True, capture_output=True, text=True)
     return {n for c in json.loads(out.stdout or "[]") for n in c["Names"]}
 
@@ -51,12 +54,12 @@ def test_invalid_node_count(tmp_path, count):
         extra = {"lab_subnet": "10.89.0.0/16"}
     else:
         extra = {}
-    before = _names()
-    run = run_playbook(LAB, inventory=_inventory(hosts), extra_vars=_lab_vars(tmp_path, **extra))
+    lab_vars = _lab_vars(tmp_path, **extra)
+    run = run_playbook(LAB, inventory=_inventory(hosts), extra_vars=lab_vars)
     assert run.status == "failed"
     msg = _failure(run)
     assert f"has {count} nodes" in msg and "between 1 and 45" in msg
-    assert _names() == before
+    assert _names(lab_vars["lab_name"]) == set()
     assert not (tmp_path / "state").exists()
 
 
@@ -96,10 +99,10 @@ def test_name_clash_with_a_foreign_container(tmp_path):
 def test_missing_package(tmp_path):
     tools = [{"path": "/usr/bin/podman", "package": "podman"},
              {"path": "/usr/bin/scloud-no-such-tool", "package": "scloud-no-such-package"}]
-    before = _names()
+    lab_vars = _lab_vars(tmp_path, lab_required_tools=tools)
     run = run_playbook(LAB, inventory=_inventory({"n1": {"ansible_host": "10.89.10.61"}}),
-                       extra_vars=_lab_vars(tmp_path, lab_required_tools=tools))
+                       extra_vars=lab_vars)
     assert run.status == "failed"
     msg = _failure(run)
     assert "scloud-no-such-package" in msg and "make install" in msg and "podman," not in msg
-    assert _names() == before
+    assert _names(lab_vars["lab_name"]) == set()
