@@ -1,11 +1,14 @@
 """The whole-cloud checks and failure drills, on the one cloud this tier deployed (`cloud_deployed`).
 
-The same playbooks as the `ha` Molecule scenario (molecule/ha: verify.yml, side_effect.yml and its
-drill4.yml), here against `inventories/lab`, the cloud `make up` builds: `site.yml --check` on the
-converged cloud; the end-to-end check (Ceph and OVN healthy, a VM booted from RBD on a VPC subnet,
-the API through the VIP); drills 1 to 4 (keepalived stopped on the VIP holder with a job in flight,
-a Ceph monitor stopped, the OVN Northbound leader stopped, a whole node killed), each measured and
-asserted by the playbook; then the end-to-end check again. conftest.py runs this module last.
+The same playbooks as the `ha` and `ceph` Molecule scenarios (molecule/ha: verify.yml,
+side_effect.yml and its drill4.yml; molecule/ceph: verify.yml, side_effect.yml), here against
+`inventories/lab`, the cloud `make up` builds: `site.yml --check` on the converged cloud; the
+end-to-end check (Ceph and OVN healthy, a VM booted from RBD on a VPC subnet, the API through the
+VIP); the Ceph drills (node 3's OSDs, on drives through ceph-volume raw, stopped while data is read
+and written; one OSD purged and one file system lost, repaired by the role); drills 1 to 4
+(keepalived stopped on the VIP holder with a job in flight, a Ceph monitor stopped, the OVN
+Northbound leader stopped, a whole node killed), each measured and asserted by the playbook; then
+the end-to-end check again. conftest.py runs this module last.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from tests.lab.vip import CA, GATEWAY, VIP
 
 INVENTORY = str(REPO / "inventories" / "lab")
 HA = REPO / "molecule" / "ha"
+CEPH = REPO / "molecule" / "ceph"
 # What molecule/ha's group_vars give its own lab; the embedded lab's values (roles/lab, roles/mgmt_ha).
 LAB_VARS = {
     "lab_state_dir": str(REPO / ".cache" / "lab"),
@@ -41,8 +45,8 @@ def _figures(run) -> str:
     return "\n".join(str(line) for line in lines)
 
 
-def _play(name: str, **kwargs):
-    run = run_playbook(str(HA / name), inventory=INVENTORY, extra_vars=LAB_VARS, timeout=3000, **kwargs)
+def _play(path, **kwargs):
+    run = run_playbook(str(path), inventory=INVENTORY, extra_vars=LAB_VARS, timeout=3000, **kwargs)
     assert run.ok, run.stdout[-8000:]
     return run
 
@@ -59,15 +63,27 @@ def test_check_mode_on_the_deployed_cloud_predicts_no_change(cloud_deployed, clo
 
 
 def test_the_cloud_works_end_to_end(cloud_deployed):
-    _play("verify.yml")
+    _play(HA / "verify.yml")
+
+
+def test_ceph_keeps_serving_without_a_node_and_repairs_broken_osds(cloud_deployed):
+    """Every OSD healthy, data written; a node's OSDs stopped: degraded reads and writes; two OSDs
+    broken half-way and repaired by the role with their old ids; every image reads back."""
+    _play(CEPH / "verify.yml")
+    run = _play(CEPH / "side_effect.yml")
+    figures = "\n".join(str(e["event_data"]["res"].get("msg")) for e in run.events
+                        if e.get("event") == "runner_on_ok" and e["event_data"].get("task") == "Repair time")
+    print("\n" + figures)
+    assert "role re-run to HEALTH_OK" in figures, figures
+    _play(CEPH / "verify.yml")
 
 
 def test_failure_drills(cloud_deployed):
-    run = _play("side_effect.yml")
+    run = _play(HA / "side_effect.yml")
     figures = _figures(run)
     print("\n" + figures)
     assert re.search(r"answered again [\d.]+ s after the stop", figures), figures
 
 
 def test_the_cloud_is_whole_again_after_the_drills(cloud_deployed):
-    _play("verify.yml")
+    _play(HA / "verify.yml")
