@@ -194,6 +194,7 @@ test-ha: lab-image ## The whole-cloud drills as a Molecule scenario on a lab of 
 
 ## ---- benchmarks and docs ------------------------------------------------------------
 bench: install ## Side-by-side measurements; writes docs/benchmarks.md
+	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python benchmarks/run_all.py
 
 docs: venv ## Generate the module reference in docs/modules/
