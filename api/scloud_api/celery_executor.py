@@ -1,6 +1,7 @@
 """The Celery executor (``SCLOUD_API_EXECUTOR=celery``): the API enqueues job ids on a broker
-(RabbitMQ), ``scloud-api worker`` processes on any node run them with the in-process executor's code
-(ansible-runner, redacted events, cancel, timeout) against the shared database.
+(RabbitMQ), ``scloud-api worker`` processes on any node run them with the same job run as the API's
+own executor (:class:`.jobrun.JobRun`: ansible-runner, redacted events, cancel, timeout, lease)
+against the shared database.
 
 Delivery is at least once and execution at most once per lease:
 
@@ -23,11 +24,10 @@ from celery import Celery
 from celery.exceptions import Retry
 from sqlalchemy import func, select
 
-from .callbacks import CallbackDispatcher
-from .catalogue import Catalogue
-from .db import make_engine, make_sessionmaker, upgrade
-from .executor import Executor, InProcessExecutor
-from .models import Job
+from .executor import Executor
+from .jobrun import JobRun, clean_host
+from .models import ACTIVE_STATUSES, Job, JobStatus
+from .runtime import Runtime
 from .settings import Settings
 
 log = logging.getLogger("scloud_api.celery")
@@ -84,13 +84,13 @@ class CeleryExecutor(Executor):
             rows = dict(
                 s.execute(
                     select(Job.status, func.count())
-                    .where(Job.status.in_(("queued", "starting", "running")))
+                    .where(Job.status.in_(ACTIVE_STATUSES))
                     .group_by(Job.status)
                 ).all()
             )
         return {
-            "running": rows.get("starting", 0) + rows.get("running", 0),
-            "queued": rows.get("queued", 0),
+            "running": rows.get(JobStatus.STARTING, 0) + rows.get(JobStatus.RUNNING, 0),
+            "queued": rows.get(JobStatus.QUEUED, 0),
             "capacity": 0,  # the workers' slots; not known to the API
         }
 
@@ -103,21 +103,12 @@ class Worker:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
-        self.engine = make_engine(settings.db_url)
-        if settings.auto_migrate:
-            upgrade(self.engine)
-        self.sm = make_sessionmaker(self.engine)
-        self.catalogue = Catalogue(settings.catalogue, settings.playbooks)
-        from .service import callback_payload  # the API's payload, built from the job row
-
-        self.callbacks = CallbackDispatcher(settings, self.sm, callback_payload)
-        self.runner = InProcessExecutor(
-            settings,
-            self.sm,
-            self.catalogue,
-            on_terminal=lambda _job_id: None,  # delivered by the task before it acknowledges
-            lease_seconds=settings.job_lease_seconds,
+        self.runtime = Runtime(settings)
+        self.runtime.migrate()
+        self.sm, self.catalogue, self.callbacks = (
+            self.runtime.sm,
+            self.runtime.catalogue,
+            self.runtime.callbacks,
         )
         settings.jobs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.app = make_celery(settings)
@@ -135,7 +126,16 @@ class Worker:
 
     def handle(self, task: Any, job_id: str) -> str:
         redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
-        outcome = self.runner.execute(job_id, takeover=True)
+        # The callback is delivered below, before the message is acknowledged: no on_terminal.
+        run = JobRun(
+            self.settings,
+            self.sm,
+            self.catalogue,
+            job_id,
+            lease_seconds=self.settings.job_lease_seconds,
+            takeover=True,
+        )
+        outcome = run.execute()
         log.info(
             "job message handled",
             extra={"job_id": job_id, "outcome": outcome, "redelivered": redelivered},
@@ -152,7 +152,7 @@ class Worker:
     def run(self, hostname: str | None = None, loglevel: str = "INFO") -> None:
         # A worker that died left its jobs' processes and data dirs: its messages go to other
         # workers (which take the jobs over), not what ran here.
-        self.runner.clean_host()
+        clean_host(self.settings, self.sm)
         argv = [
             "worker",
             f"--hostname={hostname or 'scloud@' + self.settings.node_name}",
@@ -166,5 +166,4 @@ class Worker:
         try:
             self.app.worker_main(argv)
         finally:
-            self.callbacks.shutdown()
-            self.engine.dispose()
+            self.runtime.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
@@ -49,8 +50,20 @@ class Base(DeclarativeBase):
     pass
 
 
-TERMINAL_STATUSES = frozenset({"successful", "failed", "canceled", "timeout"})
-ACTIVE_STATUSES = frozenset({"queued", "starting", "running"})
+class JobStatus(StrEnum):
+    """A job's status: the only values ``jobs.status`` holds (stored as their text)."""
+
+    QUEUED = "queued"
+    STARTING = "starting"
+    RUNNING = "running"
+    SUCCESSFUL = "successful"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    TIMEOUT = "timeout"
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.SUCCESSFUL, JobStatus.FAILED, JobStatus.CANCELED, JobStatus.TIMEOUT})
+ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.STARTING, JobStatus.RUNNING})
 
 
 class ApiKey(Base):
@@ -75,7 +88,7 @@ class Job(Base):
     limit: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     check: Mapped[bool] = mapped_column(Boolean, default=False)
     diff: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value, index=True)
     reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     rc: Mapped[int | None] = mapped_column(Integer, nullable=True)
     stats: Mapped[dict | None] = mapped_column(JSON, nullable=True)

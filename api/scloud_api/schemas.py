@@ -16,8 +16,9 @@ def _utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 from .catalogue import MAX_LIMIT_CHARS
+from .models import JobStatus
+from .redact import redact_vars
 
-JobStatus = Literal["queued", "starting", "running", "successful", "failed", "canceled", "timeout"]
 Role = Literal["viewer", "operator", "admin"]
 
 
@@ -204,3 +205,63 @@ class VmSpec(BaseModel):
         default_factory=dict, description="Options of scloud.stack.libvirt_domain other than name."
     )
     callback_url: str | None = Field(None, max_length=2000)
+
+
+# The job's public view (the API's answers and the callbacks' payload) ---------------------------
+_STAT_KEYS = {
+    "ok": "ok",
+    "changed": "changed",
+    "failures": "failures",
+    "dark": "unreachable",
+    "skipped": "skipped",
+    "rescued": "rescued",
+    "ignored": "ignored",
+}
+
+
+def host_stats(stats: dict | None) -> dict[str, HostStats]:
+    hosts: dict[str, dict[str, int]] = {}
+    for key, field in _STAT_KEYS.items():
+        for host, n in ((stats or {}).get(key) or {}).items():
+            hosts.setdefault(host, {})[field] = n
+    for host in (stats or {}).get("processed") or {}:
+        hosts.setdefault(host, {})
+    return {h: HostStats(**v) for h, v in sorted(hosts.items())}
+
+
+def job_public(job: Any) -> JobPublic:
+    """The public view of a job: a ``Job``, or a row of ``Reads.job`` (attributes of the same names,
+    raw values that the model's validation converts)."""
+    job_id = job.id
+    # One validation of one dict (in pydantic's core) rather than a model per part.
+    return JobPublic.model_validate(
+        {
+            "id": job_id,
+            "playbook": job.playbook,
+            "status": job.status,
+            "reason": job.reason,
+            "extra_vars": redact_vars(job.extra_vars or {}, job.secret_vars or []),
+            "limit": job.limit,
+            "check": job.check,
+            "diff": job.diff,
+            "rc": job.rc,
+            "hosts": host_stats(job.stats),
+            "stats": job.stats,
+            "resource": job.resource,
+            "callback_url": job.callback_url,
+            "callback_attempts": job.callback_attempts,
+            "created_at": job.created_at,
+            "started_at": job.started_at,
+            "finished_at": job.finished_at,
+            "links": {
+                "self": f"/v1/jobs/{job_id}",
+                "events": f"/v1/jobs/{job_id}/events",
+                "cancel": f"/v1/jobs/{job_id}/cancel",
+            },
+        }
+    )
+
+
+def callback_payload(job: Any) -> dict[str, Any]:
+    data = job_public(job).model_dump(mode="json", exclude={"callback_attempts"})
+    return data

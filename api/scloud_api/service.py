@@ -15,79 +15,22 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import metrics
 from .auth import RANK, Principal
-from .callbacks import CallbackDispatcher, check_callback_url
-from .catalogue import Catalogue, Inventory, validate_vars
-from .db import make_engine, make_sessionmaker, upgrade
+from .callbacks import check_callback_url
+from .catalogue import Inventory, validate_vars
+from .db import make_engine, make_sessionmaker
 from .errors import Conflict, Forbidden, Invalid, NotFound, ServiceUnavailable
-from .executor import Executor, InProcessExecutor, ansible_env, kill_orphan
+from .executor import Executor, make_executor
 from .jobprocs import kill_job
-from .models import ACTIVE_STATUSES, TERMINAL_STATUSES, IdempotencyKey, Job, utcnow
+from .jobrun import ansible_env, kill_orphan
+from .models import ACTIVE_STATUSES, TERMINAL_STATUSES, IdempotencyKey, Job, JobStatus, utcnow
 from .reads import Reads
-from .redact import redact_vars
-from .schemas import HostStats, JobCreate, JobPublic
+from .runtime import Runtime
+from .schemas import JobCreate, JobPublic, job_public
 from .settings import Settings
 
 log = logging.getLogger("scloud_api.service")
 # Seconds a client is asked to wait when the job queue is full: jobs take seconds to minutes.
 QUEUE_FULL_RETRY_AFTER = 5
-
-_STAT_KEYS = {
-    "ok": "ok",
-    "changed": "changed",
-    "failures": "failures",
-    "dark": "unreachable",
-    "skipped": "skipped",
-    "rescued": "rescued",
-    "ignored": "ignored",
-}
-
-
-def host_stats(stats: dict | None) -> dict[str, HostStats]:
-    hosts: dict[str, dict[str, int]] = {}
-    for key, field in _STAT_KEYS.items():
-        for host, n in ((stats or {}).get(key) or {}).items():
-            hosts.setdefault(host, {})[field] = n
-    for host in (stats or {}).get("processed") or {}:
-        hosts.setdefault(host, {})
-    return {h: HostStats(**v) for h, v in sorted(hosts.items())}
-
-
-def job_public(job: Job | Any) -> JobPublic:
-    """The public view of a job: a ``Job``, or a row of ``Reads.job`` (attributes of the same names,
-    raw values that the model's validation converts)."""
-    job_id = job.id
-    # One validation of one dict (in pydantic's core) rather than a model per part.
-    return JobPublic.model_validate(
-        {
-            "id": job_id,
-            "playbook": job.playbook,
-            "status": job.status,
-            "reason": job.reason,
-            "extra_vars": redact_vars(job.extra_vars or {}, job.secret_vars or []),
-            "limit": job.limit,
-            "check": job.check,
-            "diff": job.diff,
-            "rc": job.rc,
-            "hosts": host_stats(job.stats),
-            "stats": job.stats,
-            "resource": job.resource,
-            "callback_url": job.callback_url,
-            "callback_attempts": job.callback_attempts,
-            "created_at": job.created_at,
-            "started_at": job.started_at,
-            "finished_at": job.finished_at,
-            "links": {
-                "self": f"/v1/jobs/{job_id}",
-                "events": f"/v1/jobs/{job_id}/events",
-                "cancel": f"/v1/jobs/{job_id}/cancel",
-            },
-        }
-    )
-
-
-def callback_payload(job: Job) -> dict[str, Any]:
-    data = job_public(job).model_dump(mode="json", exclude={"callback_attempts"})
-    return data
 
 
 def fingerprint(method: str, path: str, body: dict[str, Any]) -> str:
@@ -102,9 +45,9 @@ class Services:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
-        self.engine = make_engine(settings.db_url)
-        self.sm: sessionmaker[Session] = make_sessionmaker(self.engine)
+        self.runtime = Runtime(settings)
+        self.engine, self.sm = self.runtime.engine, self.runtime.sm
+        self.catalogue, self.callbacks = self.runtime.catalogue, self.runtime.callbacks
         # Reads on SQLite take no write lock; on PostgreSQL this is the same engine.
         self.read_engine = (
             make_engine(settings.db_url, read_only=True)
@@ -115,26 +58,18 @@ class Services:
         self.reads = Reads(self.read_engine)  # the request path's reads, on the event loop
         self._queue_lock = threading.Lock()
         self._admitting = 0  # submissions admitted by _take_queue_slot, not yet in the executor's queue
-        self.catalogue = Catalogue(settings.catalogue, settings.playbooks)
         self.inventory = Inventory(settings.inventory_path, ansible_env(settings))
-        self.callbacks = CallbackDispatcher(settings, self.sm, callback_payload)
-        if settings.executor == "celery":
-            from .celery_executor import CeleryExecutor
-
-            self.executor: Executor = CeleryExecutor(settings, self.sm)
-        else:
-            self.executor = InProcessExecutor(settings, self.sm, self.catalogue, self.callbacks.dispatch)
+        self.executor: Executor = make_executor(settings, self.sm, self.catalogue, self.callbacks.dispatch)
 
     # Life cycle ----------------------------------------------------------------------------------
     def start(self) -> None:
-        if self.settings.auto_migrate:
-            upgrade(self.engine)
+        self.runtime.migrate()
         self.recover()
         self.executor.start()
         with self.sm() as s:
             queued = s.scalars(
                 select(Job.id)
-                .where(Job.status == "queued", Job.node == self.settings.node_name)
+                .where(Job.status == JobStatus.QUEUED, Job.node == self.settings.node_name)
                 .order_by(Job.created_at)
             ).all()
         for job_id in queued:  # with celery: the publish may have been lost with the process
@@ -145,8 +80,7 @@ class Services:
 
     def stop(self) -> None:
         self.executor.shutdown()
-        self.callbacks.shutdown()
-        self.engine.dispose()
+        self.runtime.close()
         self.read_engine.dispose()
 
     def recover(self) -> None:
@@ -159,11 +93,11 @@ class Services:
         node = self.settings.node_name
         with self.sm.begin() as s:
             jobs = s.scalars(
-                select(Job).where(Job.node == node, Job.status.in_(("starting", "running")))
+                select(Job).where(Job.node == node, Job.status.in_((JobStatus.STARTING, JobStatus.RUNNING)))
             ).all()
             interrupted = []
             for job in jobs:
-                job.status, job.reason, job.finished_at = "failed", "interrupted", utcnow()
+                job.status, job.reason, job.finished_at = JobStatus.FAILED, "interrupted", utcnow()
                 interrupted.append((job.id, job.pid))
             since = utcnow() - timedelta(hours=24)
             pending = s.scalars(
@@ -183,9 +117,8 @@ class Services:
             if kill_orphan(pid):  # an ansible-playbook started before processes were marked
                 log.warning("killed the orphaned ansible-playbook", extra={"job_id": job_id, "pid": pid})
             log.warning("job interrupted by an API restart", extra={"job_id": job_id})
-            metrics.JOBS_FINISHED.labels(playbook="unknown", status="failed").inc()
-        if isinstance(self.executor, InProcessExecutor):
-            self.executor.clean_host()  # before a callback tells anyone the job ended
+            metrics.JOBS_FINISHED.labels(playbook="unknown", status=JobStatus.FAILED).inc()
+        self.executor.clean_host()  # before a callback tells anyone the job ended
         for job_id in set(pending) | {job_id for job_id, _ in interrupted}:
             self.callbacks.dispatch(job_id)  # no-op for jobs whose callback was delivered
 
@@ -280,8 +213,8 @@ class Services:
             with self.sm.begin() as s:
                 s.execute(
                     update(Job)
-                    .where(Job.id == out.id, Job.status == "queued")
-                    .values(status="failed", reason="broker_unavailable", finished_at=utcnow())
+                    .where(Job.id == out.id, Job.status == JobStatus.QUEUED)
+                    .values(status=JobStatus.FAILED, reason="broker_unavailable", finished_at=utcnow())
                 )
             self.callbacks.dispatch(out.id)
             raise ServiceUnavailable(
@@ -383,15 +316,15 @@ class Services:
             job = self.get_job(s, job_id)
             if job.status in TERMINAL_STATUSES:
                 raise Conflict(f"job {job_id} already ended with status {job.status}", code="job_finished")
-            if job.status == "queued":
-                job.status, job.reason, job.finished_at = "canceled", "canceled", utcnow()
+            if job.status == JobStatus.QUEUED:
+                job.status, job.reason, job.finished_at = JobStatus.CANCELED, "canceled", utcnow()
                 job.cancel_requested = True
                 terminal = True
             else:
                 job.cancel_requested = True
                 terminal = False
         if terminal:
-            metrics.JOBS_FINISHED.labels(playbook=job.playbook, status="canceled").inc()
+            metrics.JOBS_FINISHED.labels(playbook=job.playbook, status=JobStatus.CANCELED).inc()
             self.callbacks.dispatch(job_id)
         else:
             self.executor.request_cancel(job_id)

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,95 +23,21 @@ from scloud_api.callbacks import verify
 from scloud_api.models import Job, JobEvent
 from sqlalchemy import select
 
+from tests.integration.engines.rabbitmq import Broker, running_broker
+
 from .conftest import REPO, free_port, make_settings
 from .receiver import Receiver
 from .test_job_isolation import _environ, job_processes, sleep_seconds, sleeps, wait_for
 
-ERTS_EPMD = sorted(Path("/usr/lib/erlang").glob("erts-*/bin/epmd"))
-RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 SCLOUD_API = Path(sys.executable).parent / "scloud-api"
 LEASE = 3.0
 
 
 # The broker ------------------------------------------------------------------------------------------
-@dataclass
-class Broker:
-    url: str
-    start_seconds: float
-
-
 @pytest.fixture(scope="module")
 def rabbitmq():
-    top = Path(tempfile.mkdtemp(prefix="scloud-rmq-"))
-    port, dist_port, epmd_port = free_port(), free_port(), free_port()
-    cookie = top / ".erlang.cookie"
-    cookie.write_text(secrets.token_hex(16))
-    cookie.chmod(0o400)
-    (top / "rabbitmq.conf").write_text(
-        f"listeners.tcp.default = 127.0.0.1:{port}\n"
-        # Messages stay unacknowledged while their job runs (acks_late): allow the job timeout.
-        "consumer_timeout = 7200000\n"
-        "disk_free_limit.absolute = 10MB\n"
-    )
-    (top / "enabled_plugins").write_text("[].\n")
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(top),  # the cookie
-        "ERL_EPMD_PORT": str(epmd_port),
-        "RABBITMQ_NODENAME": f"scloudtest{port}@localhost",
-        "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-        "RABBITMQ_NODE_PORT": str(port),
-        "RABBITMQ_DIST_PORT": str(dist_port),
-        "RABBITMQ_MNESIA_BASE": str(top / "mnesia"),
-        "RABBITMQ_LOG_BASE": str(top / "log"),
-        "RABBITMQ_LOGS": "-",
-        "RABBITMQ_CONFIG_FILE": str(top / "rabbitmq.conf"),
-        "RABBITMQ_ENABLED_PLUGINS_FILE": str(top / "enabled_plugins"),
-        "RABBITMQ_PID_FILE": str(top / "beam.pid"),
-    }
-    started = time.monotonic()
-    # Our own epmd on our own port, so stopping it cannot disturb another Erlang node of the host.
-    epmd = subprocess.Popen(
-        [str(ERTS_EPMD[-1]), "-port", str(epmd_port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    log = (top / "rabbitmq.log").open("wb")
-    server = subprocess.Popen(
-        [str(RABBITMQ_SERVER)], cwd=top, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    url = f"amqp://guest:guest@127.0.0.1:{port}//"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert server.poll() is None, (top / "rabbitmq.log").read_text()[-3000:]
-            try:
-                with kombu.Connection(url, connect_timeout=1) as conn:
-                    conn.connect()
-                break
-            except Exception:
-                assert time.monotonic() < deadline, (top / "rabbitmq.log").read_text()[-3000:]
-                time.sleep(0.3)
-        broker = Broker(url=url, start_seconds=time.monotonic() - started)
-        print(f"\nRabbitMQ started on 127.0.0.1:{port} in {broker.start_seconds:.2f}s")
+    with running_broker() as broker:
         yield broker
-    finally:
-        pid_file = top / "beam.pid"
-        if pid_file.exists() and pid_file.read_text().strip():
-            try:
-                os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-        epmd.terminate()
-        epmd.wait(timeout=10)
-        log.close()
-        subprocess.run(["rm", "-rf", str(top)], check=False)
 
 
 def queue_consumers(url: str, queue: str) -> int:

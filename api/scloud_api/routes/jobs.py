@@ -15,8 +15,7 @@ from ..deps import CallbackHeader, IdempotencyKey, Operator, ServicesDep, Viewer
 from ..errors import NotFound
 from ..models import TERMINAL_STATUSES
 from ..reads import Reads
-from ..schemas import EventPage, EventPublic, JobCreate, JobList, JobPublic, JobStatus
-from ..service import job_public
+from ..schemas import EventPage, EventPublic, JobCreate, JobList, JobPublic, JobStatus, job_public
 from .common import AUTH, JOB_ID, problems
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from scloud_api.catalogue import Catalogue
 from scloud_api.db import make_engine, make_sessionmaker, upgrade
-from scloud_api.executor import InProcessExecutor
-from scloud_api.models import Job, utcnow
+from scloud_api.jobrun import JobRun
+from scloud_api.models import Job, JobStatus, utcnow
 from scloud_api.settings import Settings
 
 from .test_catalogue import REPO
@@ -22,10 +22,11 @@ def sm(tmp_path):
     engine.dispose()
 
 
-def runner(sm, tmp_path, node: str, lease: float | None = 30.0) -> InProcessExecutor:
+def runner(sm, tmp_path, node: str, job_id: str, lease: float | None = 30.0, takeover: bool = True) -> JobRun:
+    """One run of ``job_id`` by the runner of ``node`` (a Celery worker's: takeover after the lease)."""
     settings = Settings(state_dir=tmp_path / node, node_name=node, database_url="sqlite://")
     catalogue = Catalogue(REPO / "playbooks/catalogue.yml", REPO / "playbooks")
-    return InProcessExecutor(settings, sm, catalogue, lambda _: None, lease_seconds=lease)
+    return JobRun(settings, sm, catalogue, job_id, lease_seconds=lease, takeover=takeover)
 
 
 def new_job(sm) -> str:
@@ -37,41 +38,74 @@ def new_job(sm) -> str:
 
 
 def test_claim_is_exclusive_and_takeover_waits_for_the_lease(sm, tmp_path):
-    a, b = runner(sm, tmp_path, "a"), runner(sm, tmp_path, "b")
     job_id = new_job(sm)
-    job, outcome = a._claim(job_id, takeover=True)
+    a, b = runner(sm, tmp_path, "a", job_id), runner(sm, tmp_path, "b", job_id)
+    job, outcome = a.claim()
     assert outcome == "claimed" and job.node == "a" and job.attempts == 1 and job.status == "starting"
     # A duplicate message, or a redelivery while a's heartbeat is fresh: b must not run it.
-    assert b._claim(job_id, takeover=True) == (None, "busy")
-    assert b._claim(job_id) == (None, "busy")
+    assert b.claim() == (None, "busy")
+    assert runner(sm, tmp_path, "b", job_id, takeover=False).claim() == (None, "busy")
     # a stops renewing its heartbeat (it died): after the lease, b takes the job over.
     with sm.begin() as s:
         s.get(Job, job_id).heartbeat_at = utcnow() - timedelta(seconds=31)
-    assert b._claim(job_id) == (None, "busy"), "the local executor never takes over"
-    job, outcome = b._claim(job_id, takeover=True)
+    local = runner(sm, tmp_path, "b", job_id, takeover=False)
+    assert local.claim() == (None, "busy"), "the local executor never takes over"
+    job, outcome = b.claim()
     assert outcome == "claimed" and job.node == "b" and job.attempts == 2
     # a came back to life: its finish is ignored, b's counts.
-    a._finish(job_id, "failed", reason="stale", attempt=1)
+    a.finish(JobStatus.FAILED, reason="stale")
     with sm() as s:
         assert s.get(Job, job_id).status == "starting"
-    b._finish(job_id, "successful", rc=0, attempt=2)
+    b.finish(JobStatus.SUCCESSFUL, rc=0)
     with sm() as s:
         assert s.get(Job, job_id).status == "successful"
-    assert b._claim(job_id, takeover=True) == (None, "terminal")
-    assert b._claim("no-such-job", takeover=True) == (None, "missing")
+    assert runner(sm, tmp_path, "c", job_id).claim() == (None, "terminal")
+    assert runner(sm, tmp_path, "c", "no-such-job").claim() == (None, "missing")
 
 
 def test_without_a_lease_there_is_no_takeover(sm, tmp_path):
-    a, b = runner(sm, tmp_path, "a", lease=None), runner(sm, tmp_path, "b", lease=None)
     job_id = new_job(sm)
-    assert a._claim(job_id)[1] == "claimed"
+    a = runner(sm, tmp_path, "a", job_id, lease=None, takeover=False)
+    assert a.claim()[1] == "claimed"
     with sm.begin() as s:
         s.get(Job, job_id).heartbeat_at = utcnow() - timedelta(days=1)
-    assert b._claim(job_id, takeover=True) == (None, "busy")
+    assert runner(sm, tmp_path, "b", job_id, lease=None).claim() == (None, "busy")
 
 
 def test_canceled_while_queued_is_not_run(sm, tmp_path):
     job_id = new_job(sm)
     with sm.begin() as s:
         s.get(Job, job_id).status = "canceled"
-    assert runner(sm, tmp_path, "a").execute(job_id, takeover=True) == "terminal"
+    assert runner(sm, tmp_path, "a", job_id).execute() == "terminal"
+
+
+@pytest.mark.parametrize(
+    ("runner_status", "timed_out", "stopping", "expected"),
+    [
+        ("successful", False, False, (JobStatus.SUCCESSFUL, None)),
+        ("canceled", False, False, (JobStatus.CANCELED, "canceled")),
+        ("canceled", True, False, (JobStatus.TIMEOUT, "timeout after 3600s")),
+        ("canceled", False, True, (JobStatus.FAILED, "interrupted")),
+        ("timeout", False, False, (JobStatus.TIMEOUT, "timeout after 3600s")),
+    ],
+)
+def test_outcome_of_the_runner_status(sm, tmp_path, runner_status, timed_out, stopping, expected):
+    run = runner(sm, tmp_path, "a", "job")
+    run.settings.job_timeout = 3600
+    if timed_out:
+        run.timed_out.set()
+    if stopping:
+        run.stopping.set()
+    assert run._outcome(runner_status, 0, {}) == expected
+
+
+@pytest.mark.parametrize(
+    ("stats", "rc", "reason"),
+    [
+        ({"dark": {"n1": 1}, "failures": {}}, 4, "unreachable"),
+        ({"dark": {}, "failures": {"n1": 1}}, 2, "playbook_failed"),
+        ({}, 1, "runner_failed rc=1"),
+    ],
+)
+def test_reason_of_a_failed_run(sm, tmp_path, stats, rc, reason):
+    assert runner(sm, tmp_path, "a", "job")._outcome("failed", rc, stats) == (JobStatus.FAILED, reason)

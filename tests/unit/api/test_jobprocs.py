@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from scloud_api import jobprocs
-from scloud_api.executor import confine_env, job_env, remove_job_data, sweep_jobs_dir
+from scloud_api.jobrun import confine_env, job_env, remove_job_data, sweep_jobs_dir
 from scloud_api.settings import Settings
 
 BASE_ENV = {"PATH": os.environ["PATH"]}

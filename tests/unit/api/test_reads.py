@@ -9,8 +9,7 @@ from scloud_api.auth import create_key, hash_token, revoke_key
 from scloud_api.db import make_engine, make_sessionmaker, upgrade
 from scloud_api.models import CallbackAttempt, Job, JobEvent
 from scloud_api.reads import Reads
-from scloud_api.schemas import EventPublic
-from scloud_api.service import job_public
+from scloud_api.schemas import EventPublic, job_public
 
 
 def test_reads_match_the_orm(tmp_path):

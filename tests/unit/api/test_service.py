@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from scloud_api.service import fingerprint, host_stats
+from scloud_api.schemas import host_stats
+from scloud_api.service import fingerprint
 
 
 def test_host_stats_and_fingerprint():
