@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parents[3]
 RUNTIME = yaml.safe_load((REPO / "meta" / "runtime.yml").read_text())
 MODULES = sorted(p for p in (REPO / "plugins" / "modules").glob("*.py") if not p.stem.startswith("_"))
 # The engine a module's main() runs on -> its action group.
-ENGINE_GROUPS = {"CEPH": {"ceph"}, "LIBVIRT": {"libvirt"}, "OVSDB": {"ovs", "ovn"}}
+ENGINE_GROUPS = {"CEPH": {"ceph"}, "LIBVIRT": {"libvirt"}, "OVSDB": {"ovs", "ovn"}, "RABBITMQ": {"rabbitmq"}}
 
 
 def _documentation(path):
