@@ -72,6 +72,9 @@ def vms(ovs, ovn):
     plug = []
     for vm, (_sw, ip) in VMS.items():
         host_end, vm_end = f"{vm}-h", "eth0"
+        # What a session interrupted before its teardown left (the namespace, the veth's host end).
+        sh("ip", "netns", "del", ns(vm), check=False)
+        sh("ip", "link", "del", host_end, check=False)
         sh("ip", "netns", "add", ns(vm))
         sh("ip", "link", "add", host_end, "type", "veth", "peer", "name", f"{vm}-v")
         sh("ip", "link", "set", f"{vm}-v", "netns", ns(vm))
