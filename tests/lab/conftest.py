@@ -26,6 +26,15 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.path.name == "test_whole_cloud_drills.py")
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Mark an item whose test body failed (test_whole_cloud_drills.py stops on a broken cloud)."""
+    report = yield
+    if report.when == "call":
+        item.call_failed = report.failed
+    return report
+
+
 @pytest.fixture(scope="session")
 def cloud_release(tmp_path_factory):
     """The API's release deployed by this session: a snapshot of the committed tree."""
