@@ -34,6 +34,19 @@ def _membership(doc):
     return groups
 
 
+def _resource_database(path):
+    """The OVSDB database of the Resource class(es) a module hands to ResourceOperation."""
+    tree = ast.parse(path.read_text())
+    names = {n.func.id: n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    call = names.get("ResourceOperation")
+    assert call is not None, path.stem
+    cls_name = call.args[0].id
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and any(a.name == cls_name for a in node.names):
+            return getattr(importlib.import_module(node.module), cls_name).database
+    raise AssertionError(f"{path.stem}: {cls_name} not imported")
+
+
 def test_every_module_in_exactly_one_group_of_its_engine():
     groups = {m: [g for g, members in RUNTIME["action_groups"].items() if m in members]
               for m in (p.stem for p in MODULES)}
@@ -43,7 +56,10 @@ def test_every_module_in_exactly_one_group_of_its_engine():
         engines = [e for e in ENGINE_GROUPS if f"run_module(module, {e}," in path.read_text()]
         assert len(engines) == 1 and group in ENGINE_GROUPS[engines[0]], (path.stem, engines, group)
         if engines == ["OVSDB"]:
-            assert group == path.stem.split("_")[0], path.stem  # ovs_* -> ovs, ovn_* -> ovn
+            # The group is the database the module talks to: ovs_* and ovn_chassis (the local
+            # Open_vSwitch), the other ovn_* (the Northbound).
+            database = _resource_database(path)
+            assert group == {"Open_vSwitch": "ovs", "OVN_Northbound": "ovn"}[database], (path.stem, database)
 
 
 def test_groups_list_only_modules_that_exist():
