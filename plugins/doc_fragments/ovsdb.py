@@ -46,7 +46,7 @@ attributes:
   action_group:
     description:
       - Use C(group/scloud.stack.ovs) in C(module_defaults) to set the connection options of every
-        C(ovs_*) module (the local Open vSwitch database) once.
+        module of the local Open vSwitch database (C(ovs_*), C(ovn_chassis)) once.
     support: full
     membership:
       - scloud.stack.ovs
@@ -61,4 +61,15 @@ attributes:
     support: full
     membership:
       - scloud.stack.ovn
+"""
+
+    OVN_SB = r"""
+attributes:
+  action_group:
+    description:
+      - Use C(group/scloud.stack.ovn_sb) in C(module_defaults) to set the connection options of every
+        module of the OVN Southbound database (its RAFT cluster's remotes) once.
+    support: full
+    membership:
+      - scloud.stack.ovn_sb
 """

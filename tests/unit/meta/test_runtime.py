@@ -10,7 +10,8 @@ REPO = Path(__file__).resolve().parents[3]
 RUNTIME = yaml.safe_load((REPO / "meta" / "runtime.yml").read_text())
 MODULES = sorted(p for p in (REPO / "plugins" / "modules").glob("*.py") if not p.stem.startswith("_"))
 # The engine a module's main() runs on -> its action group.
-ENGINE_GROUPS = {"CEPH": {"ceph"}, "LIBVIRT": {"libvirt"}, "OVSDB": {"ovs", "ovn"}, "RABBITMQ": {"rabbitmq"}}
+ENGINE_GROUPS = {"CEPH": {"ceph"}, "LIBVIRT": {"libvirt"}, "OVSDB": {"ovs", "ovn", "ovn_sb"},
+                 "OVSDB_CTL": {"ovn_raft"}, "RABBITMQ": {"rabbitmq"}}
 
 
 def _documentation(path):
@@ -57,9 +58,10 @@ def test_every_module_in_exactly_one_group_of_its_engine():
         assert len(engines) == 1 and group in ENGINE_GROUPS[engines[0]], (path.stem, engines, group)
         if engines == ["OVSDB"]:
             # The group is the database the module talks to: ovs_* and ovn_chassis (the local
-            # Open_vSwitch), the other ovn_* (the Northbound).
+            # Open_vSwitch), ovn_sb_* (the Southbound), the other ovn_* (the Northbound).
             database = _resource_database(path)
-            assert group == {"Open_vSwitch": "ovs", "OVN_Northbound": "ovn"}[database], (path.stem, database)
+            groups_of = {"Open_vSwitch": "ovs", "OVN_Northbound": "ovn", "OVN_Southbound": "ovn_sb"}
+            assert group == groups_of[database], (path.stem, database)
 
 
 def test_groups_list_only_modules_that_exist():

@@ -1,0 +1,55 @@
+# Copyright (c) 2026 SCloudStack developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""``ceph_mon_member``: one monitor's place in the monitor map.
+
+A monitor joins the map when the ``ceph_mon`` role starts it (its daemon is created from the map
+and announces itself); it leaves with ``mon remove``, sent here while it still runs, one monitor at
+a time, so the monitors that stay keep a quorum (3 -> 2 -> 1). The last monitor is never removed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.scloud.stack.plugins.module_utils._common.diff import make_diff
+from ansible_collections.scloud.stack.plugins.module_utils._common.errors import ValidationError
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+def validate_params(params):
+    if not _NAME_RE.match(params["name"] or ""):
+        raise ValidationError("name", f"{params['name']!r} is not a monitor name (letters, digits, '.', '_' "
+                              "or '-', starting with a letter or digit, at most 63)")
+
+
+def read(session, name):
+    status = session.mon_command("quorum_status") or {}
+    monitors = [m["name"] for m in status.get("monmap", {}).get("mons", [])]
+    quorum = list(status.get("quorum_names", []))
+    return {"name": name, "in_map": name in monitors, "in_quorum": name in quorum,
+            "monitors": monitors, "quorum": quorum}
+
+
+def converge(session, params, check_mode):
+    name = params["name"]
+    current = read(session, name)
+    if params["state"] == "present":
+        if not current["in_map"]:
+            raise ValidationError("name", f"monitor {name} is not in the monitor map (monitors: "
+                                  f"{', '.join(current['monitors'])}): a monitor joins when the ceph_mon "
+                                  "role starts it")
+        return {"changed": False, "monitor": current, "commands": [], "diff": make_diff(current, current)}
+    if not current["in_map"]:
+        return {"changed": False, "monitor": current, "commands": [], "diff": make_diff(current, current)}
+    if current["monitors"] == [name]:
+        raise ValidationError("state", f"monitor {name} is the only monitor of the cluster: it cannot be "
+                              "removed")
+    commands = [{"prefix": "mon remove", "name": name}]
+    after = dict(current, in_map=False, in_quorum=False,
+                 monitors=[m for m in current["monitors"] if m != name],
+                 quorum=[m for m in current["quorum"] if m != name])
+    if not check_mode:
+        session.mon_command("mon remove", name=name)
+        after = read(session, name)
+    return {"changed": True, "monitor": after, "commands": commands, "diff": make_diff(current, after)}
