@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.api.receiver import Receiver
-from tests.harness import REPO, containers_running, head_snapshot, node_exec, run_playbook
+from tests.harness import REPO, containers_running, node_exec, run_playbook
 from tests.lab.vip import GATEWAY, MGMT_NODES, URL, tls
 
 INVENTORY = str(REPO / "inventories" / "lab")
@@ -100,8 +100,10 @@ def test_bad_executor_settings_are_refused_before_anything_changes(extra, messag
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory):
-    return head_snapshot(tmp_path_factory.mktemp("release"))
+def release(cloud_release):
+    """The session's release (tests/lab/conftest.py): every run of the tier deploys the same one, so a
+    commit made while the tier runs never changes what the next test finds deployed."""
+    return cloud_release
 
 
 @pytest.fixture(scope="module")

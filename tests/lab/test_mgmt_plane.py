@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tests.harness import REPO, containers_running, head_snapshot, node_exec, run_playbook
+from tests.harness import REPO, containers_running, node_exec, run_playbook
 from tests.lab.vip import (
     CA,
     HTTP_PORT,
@@ -321,12 +321,12 @@ def _failure_messages(run):
                     if e.get("event") == "runner_on_failed")
 
 
-def test_operator_certificate_replaces_the_generated_one_and_back(deployed, tmp_path):
+def test_operator_certificate_replaces_the_generated_one_and_back(deployed, cloud_release, tmp_path):
     """The operator's files: refused before anything changes when the key is not the certificate's
     or the certificate does not name the VIP; served at the VIP when right; then back to the
     generated CA, which was kept as it was."""
     pki = _operator_pki(tmp_path, [VIP, *MGMT_NODES, *MGMT_ADDRESSES])
-    release = {"mgmt_api_source_dir": head_snapshot(tmp_path / "release")}
+    release = {"mgmt_api_source_dir": cloud_release}
     for cert, key, message in (
         (pki["server.crt"], pki["stray.key"],
          f"mgmt_ha_tls_key: {pki['stray.key']} is not the key of mgmt_ha_tls_cert"),
