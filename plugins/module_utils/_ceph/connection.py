@@ -107,15 +107,23 @@ class CephSession:
         self.close()
 
     def mon_command(self, prefix, allow_errno=(), **args):
-        """Run ``prefix`` with ``args`` on the monitors (or the mgr for mgr commands).
+        """Run ``prefix`` with ``args`` on the monitors.
 
         Returns the parsed JSON answer (``None`` when empty). A negative return code raises
         :class:`EngineError` unless its errno is in ``allow_errno``, in which case ``None`` is returned.
         """
+        return self._command(self.rados.mon_command, prefix, allow_errno, args)
+
+    def mgr_command(self, prefix, allow_errno=(), **args):
+        """Run ``prefix`` on the active manager: the commands it serves itself, such as ``osd purge``
+        (its safety checks, then the monitors' ``osd purge-actual``; a monitor answers EINVAL)."""
+        return self._command(self.rados.mgr_command, prefix, allow_errno, args)
+
+    def _command(self, send, prefix, allow_errno, args):
         cmd = {"prefix": prefix, "format": "json"}
         cmd.update({k: v for k, v in args.items() if v is not None})
         self.round_trips += 1
-        ret, out, status = self.rados.mon_command(json.dumps(cmd), b"", timeout=self.timeout)
+        ret, out, status = send(json.dumps(cmd), b"", timeout=self.timeout)
         if ret != 0:
             if -ret in allow_errno:
                 return None

@@ -16,6 +16,8 @@ import re
 from ansible_collections.scloud.stack.plugins.module_utils._common.diff import make_diff
 from ansible_collections.scloud.stack.plugins.module_utils._common.errors import ValidationError
 
+# Served by the manager, not the monitors (the `ceph` CLI sends them to "mon-mgr").
+MGR_COMMANDS = ("osd purge",)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
@@ -72,7 +74,8 @@ def converge(session, params, check_mode):
     commands, after = plan(current, params["state"])
     if commands and not check_mode:
         for cmd in commands:
-            session.mon_command(cmd["prefix"], **{k: v for k, v in cmd.items() if k != "prefix"})
+            send = session.mgr_command if cmd["prefix"] in MGR_COMMANDS else session.mon_command
+            send(cmd["prefix"], **{k: v for k, v in cmd.items() if k != "prefix"})
         after = read(session, params["name"])
     return {"changed": bool(commands), "host": after, "commands": commands,
             "diff": make_diff(current, after)}

@@ -41,21 +41,27 @@ def test_node_drained_and_taken_back_never_purged_while_up(ceph_cluster):
     assert not run(MOD, args(ceph_cluster, name=host, state="in")).changed
 
 
-def test_node_removed_from_the_maps(ceph_cluster):
-    """A node whose OSDs are gone: its host bucket and its osd/host settings are removed."""
-    ceph_cluster.ceph("osd", "crush", "add-bucket", "t-gone", "host")
-    ceph_cluster.ceph("osd", "crush", "move", "t-gone", "root=default")
+def test_node_purged_from_the_maps(ceph_cluster):
+    """A node whose OSD daemons are stopped: its OSDs purged (through the manager, as `ceph osd
+    purge` does), then its host bucket and its osd/host settings removed."""
+    # An OSD id with no daemon (down, weight 0, so no data) under a host bucket of its own.
+    osd_id = ceph_cluster.ceph("osd", "create")["osdid"]
+    ceph_cluster.ceph("osd", "crush", "add", f"osd.{osd_id}", "0", "host=t-gone", "root=default")
     ceph_cluster.ceph("config", "set", "osd/host:t-gone", "osd_memory_target", "1073741824")
     assert _host_settings(ceph_cluster, "t-gone") == ["osd_memory_target"]
 
     runs = converge4(MOD, args(ceph_cluster, name="t-gone", state="absent"))
     assert runs["check"].result["commands"] == runs["apply"].result["commands"] == [
+        {"prefix": "osd purge", "id": osd_id, "yes_i_really_mean_it": True},
         {"prefix": "osd crush remove", "name": "t-gone"},
         {"prefix": "config rm", "who": "osd/host:t-gone", "name": "osd_memory_target"},
     ]
-    assert runs["apply"].result["host"] == {"name": "t-gone", "bucket": False, "osds": [], "settings": []}
+    assert runs["check"].result["host"] == runs["apply"].result["host"] == \
+        {"name": "t-gone", "bucket": False, "osds": [], "settings": []}
     names = {n["name"] for n in ceph_cluster.ceph("osd", "tree")["nodes"]}
-    assert "t-gone" not in names and _host_settings(ceph_cluster, "t-gone") == []
+    assert "t-gone" not in names and f"osd.{osd_id}" not in names
+    assert osd_id not in [o["osd"] for o in ceph_cluster.ceph("osd", "dump")["osds"]]
+    assert _host_settings(ceph_cluster, "t-gone") == []
 
 
 def test_bad_input_refused_before_anything(ceph_cluster):
