@@ -193,16 +193,20 @@ def test_ports_on_two_nodes_ping_over_geneve(plugged):
     assert "tnl_push" in stats or "tnl_pop" in stats, stats[-3000:]
 
 
-def _names():
-    out = subprocess.run(["podman", "ps", "--all", "--format", "json"],
-                         check=True, capture_output=True, text=True)
-    return {n for c in json.loads(out.stdout or "[]") for n in c["Names"]}
+def _lab_objects(tag):
+    """Containers and networks the refused lab could have made: its names, or its label. Only
+    these: the other lane of `make test` creates and removes its own lab meanwhile."""
+    def podman_json(*args):
+        out = subprocess.run(["podman", *args, "--format", "json"], check=True, capture_output=True,
+                             text=True)
+        return json.loads(out.stdout or "[]")
 
-
-def _networks():
-    out = subprocess.run(["podman", "network", "ls", "--format", "json"],
-                         check=True, capture_output=True, text=True)
-    return {n["name"] for n in json.loads(out.stdout or "[]")}
+    containers = {n for c in podman_json("ps", "--all") for n in c["Names"]
+                  if n.startswith(f"t{tag}-") or (c.get("Labels") or {}).get("scloud_lab") == f"t-{tag}"}
+    networks = {n["name"] for n in podman_json("network", "ls")
+                if n["name"].startswith(f"t-{tag}")
+                or (n.get("labels") or {}).get("scloud_lab") == f"t-{tag}"}
+    return containers, networks
 
 
 @pytest.mark.parametrize(("overlays", "expected"), [
@@ -217,12 +221,12 @@ def test_bad_overlay_address_is_refused_before_anything(tmp_path, overlays, expe
     inventory = {"all": {"children": {"lab": {"hosts": hosts}}}}
     extra = {"lab_name": f"t-{tag}", "lab_network": f"t-{tag}", "lab_overlay_network": f"t-{tag}-ov",
              "lab_overlay_subnet": "10.89.11.0/24", "lab_state_dir": str(tmp_path / "state")}
-    before = (_names(), _networks())
+    assert _lab_objects(tag) == (set(), set())
     run = run_playbook("playbooks/lab.yml", inventory=inventory, extra_vars=extra)
     assert run.status == "failed"
     msgs = [e["event_data"]["res"].get("msg", "") for e in run.events if e.get("event") == "runner_on_failed"]
     msgs += [item.get("msg", "") for e in run.events if e.get("event") == "runner_on_failed"
              for item in e["event_data"]["res"].get("results", []) if item.get("failed")]
     assert any(expected in m and "Nothing was changed" in m for m in msgs), msgs
-    assert (_names(), _networks()) == before
+    assert _lab_objects(tag) == (set(), set())
     assert not (tmp_path / "state").exists()
