@@ -8,6 +8,10 @@ module needs to validate a rule, a pool or an erasure-code profile.
 
 from __future__ import annotations
 
+import re
+
+from ansible_collections.scloud.stack.plugins.module_utils._common.errors import ValidationError
+
 RULE_TYPES = {1: "replicated", 3: "erasure"}
 
 
@@ -100,3 +104,13 @@ def failure_domains(crush, root, domain_type, device_class=None):
 
 def pools_using_rule(pools, rule_id):
     return sorted(p["pool_name"] for p in pools if p.get("crush_rule") == rule_id)
+
+
+_HOST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+def check_host_name(option, value, what):
+    """A node's short name as Ceph names its CRUSH host bucket and its monitor; else ValidationError."""
+    if not _HOST_NAME_RE.match(value or ""):
+        raise ValidationError(option, f"{value!r} is not a {what} (letters, digits, '.', '_' or '-', "
+                              "starting with a letter or digit, at most 63)")

@@ -9,18 +9,13 @@ a time, so the monitors that stay keep a quorum (3 -> 2 -> 1). The last monitor 
 
 from __future__ import annotations
 
-import re
-
+from ansible_collections.scloud.stack.plugins.module_utils._ceph.crush import check_host_name
 from ansible_collections.scloud.stack.plugins.module_utils._common.diff import make_diff
 from ansible_collections.scloud.stack.plugins.module_utils._common.errors import ValidationError
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-
 
 def validate_params(params):
-    if not _NAME_RE.match(params["name"] or ""):
-        raise ValidationError("name", f"{params['name']!r} is not a monitor name (letters, digits, '.', '_' "
-                              "or '-', starting with a letter or digit, at most 63)")
+    check_host_name("name", params["name"], "monitor name")
 
 
 def read(session, name):

@@ -11,20 +11,14 @@ playbook's: ``absent`` refuses while an OSD of the node is up, naming it, before
 
 from __future__ import annotations
 
-import re
-
+from ansible_collections.scloud.stack.plugins.module_utils._ceph.crush import check_host_name
 from ansible_collections.scloud.stack.plugins.module_utils._common.diff import make_diff
 from ansible_collections.scloud.stack.plugins.module_utils._common.errors import ValidationError
 
 # Served by the manager, not the monitors (the `ceph` CLI sends them to "mon-mgr").
 MGR_COMMANDS = ("osd purge",)
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-
-
 def validate_params(params):
-    if not _NAME_RE.match(params["name"] or ""):
-        raise ValidationError("name", f"{params['name']!r} is not a CRUSH host name (letters, digits, "
-                              "'.', '_' or '-', starting with a letter or digit, at most 63)")
+    check_host_name("name", params["name"], "CRUSH host name")
 
 
 def read(session, name):

@@ -28,7 +28,8 @@ KEYS = {
 }
 ENCAP_TYPES = ("geneve", "vxlan", "stt")
 DATAPATH_TYPES = ("system", "netdev")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# A chassis name (system-id), also ovn_sb_chassis's rule.
+CHASSIS_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 _BRIDGE_RE = re.compile(r"^[^\s/:,]{1,15}$")
 _NETWORK_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -83,7 +84,7 @@ class Chassis(Resource):
             for part in p["remote"].split(","):
                 if not re.match(r"^(tcp|ssl|unix):\S+$", part):
                     raise ValidationError("remote", f"{part!r} is not an OVSDB remote (tcp:, ssl: or unix:)")
-        if p.get("system_id") is not None and not _NAME_RE.match(p["system_id"]):
+        if p.get("system_id") is not None and not CHASSIS_NAME_RE.match(p["system_id"]):
             raise ValidationError("system_id", f"{p['system_id']!r} is not a chassis name (1 to 64 "
                                   "letters, digits, '.', '_' or '-', starting with a letter or digit)")
         if p.get("encap_ip") is not None:

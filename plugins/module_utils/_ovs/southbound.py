@@ -11,12 +11,9 @@ lose their binding (a weak reference). Stop the node's ovn-controller first, or 
 
 from __future__ import annotations
 
-import re
-
 from ansible_collections.scloud.stack.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.scloud.stack.plugins.module_utils._ovs.chassis import CHASSIS_NAME_RE
 from ansible_collections.scloud.stack.plugins.module_utils._ovs.ovsdb import Resource
-
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class SbChassis(Resource):
@@ -29,7 +26,7 @@ class SbChassis(Resource):
     result_key = "chassis"
 
     def validate(self):
-        if not _NAME_RE.match(self.params["name"] or ""):
+        if not CHASSIS_NAME_RE.match(self.params["name"] or ""):
             raise ValidationError("name", f"{self.params['name']!r} is not a chassis name (1 to 64 letters, "
                                   "digits, '.', '_' or '-', starting with a letter or digit)")
 
