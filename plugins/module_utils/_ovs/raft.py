@@ -132,9 +132,9 @@ def read(session, database):
 def converge(session, params, check_mode):
     database = params["database"]
     current = read(session, database)
+    if current["status"] == "standalone":
+        raise ValidationError("database", f"{database} on this node is not a clustered database")
     if params["state"] == "present":
-        if current["status"] == "standalone":
-            raise ValidationError("database", f"{database} on this node is not a clustered database")
         if current["status"] != "cluster member":
             raise ValidationError("state", f"this server is not a member of the {database} cluster "
                                   f"(status: {current['status']}); a server that left cannot join with the "
@@ -142,8 +142,6 @@ def converge(session, params, check_mode):
         return {"changed": False, "member": current, "diff": make_diff(current, current)}
     if current["status"] == "left":
         return {"changed": False, "member": current, "diff": make_diff(current, current)}
-    if current["status"] == "standalone":
-        raise ValidationError("database", f"{database} on this node is not a clustered database")
     after = {"status": "left"}
     if check_mode:
         return {"changed": True, "member": after, "diff": make_diff(current, after)}
