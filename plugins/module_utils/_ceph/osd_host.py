@@ -17,6 +17,8 @@ from ansible_collections.scloud.stack.plugins.module_utils._common.errors import
 
 # Served by the manager, not the monitors (the `ceph` CLI sends them to "mon-mgr").
 MGR_COMMANDS = ("osd purge",)
+
+
 def validate_params(params):
     check_host_name("name", params["name"], "CRUSH host name")
 
