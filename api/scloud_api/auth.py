@@ -29,7 +29,7 @@ def hash_token(token: str) -> str:
 
 @dataclass(frozen=True)
 class Principal:
-    key_id: str
+    key_id: str | None
     name: str
     role: str
 

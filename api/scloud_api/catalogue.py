@@ -35,6 +35,8 @@ class PlaybookEntry:
     schema: dict[str, Any]
     role: str = "operator"
     secret_vars: frozenset[str] = field(default_factory=frozenset)
+    # A registry resource's playbook: launched only by its route (named here), never by POST /v1/jobs.
+    resource: str | None = None
 
     def validator(self) -> Draft202012Validator:
         return Draft202012Validator(self.schema)
@@ -77,6 +79,7 @@ class Catalogue:
                 schema=schema,
                 role=spec.get("role", "operator"),
                 secret_vars=_secret_names(schema),
+                resource=spec.get("resource"),
             )
         self._entries = entries
         self._mtime = mtime
@@ -336,6 +339,27 @@ def glob_match(pattern: str, name: str) -> bool:
     return Glob(pattern).match(name)
 
 
+def _members(data: dict[str, Any]) -> dict[str, set[str]]:
+    """Each group's hosts, with those of its child groups (``ansible-inventory --list`` gives them apart)."""
+    out: dict[str, set[str]] = {}
+
+    def walk(name: str, seen: frozenset[str]) -> set[str]:
+        if name in out:
+            return out[name]
+        group = data.get(name) or {}
+        hosts = set(group.get("hosts") or [])
+        for child in group.get("children") or []:
+            if child not in seen:
+                hosts |= walk(child, seen | {child})
+        out[name] = hosts
+        return hosts
+
+    for name in data:
+        if name != "_meta":
+            walk(name, frozenset({name}))
+    return out
+
+
 class Inventory:
     """Host and group names of the job inventory, read once per change with ``ansible-inventory``."""
 
@@ -345,6 +369,7 @@ class Inventory:
         self._stamp: tuple | None = None
         self.hosts: set[str] = set()
         self.groups: set[str] = set()
+        self.members: dict[str, set[str]] = {}  # group -> its hosts, children's included
         self._lock = threading.Lock()
 
     def _stamp_now(self) -> tuple:
@@ -395,6 +420,7 @@ class Inventory:
                 groups.add(name)
                 hosts.update((group or {}).get("hosts", []))
             self.hosts, self.groups, self._stamp = hosts, groups, stamp
+            self.members = _members(data)
 
     def check_limit(self, limit: str) -> None:
         """Refuse a limit that is not plain names and wildcards, or that names nothing of the inventory.

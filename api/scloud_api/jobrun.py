@@ -33,6 +33,7 @@ from .catalogue import Catalogue
 from .extravars import write_extravars
 from .jobprocs import kill_job, kill_orphans, marker_env
 from .models import ACTIVE_STATUSES, Job, JobEvent, JobStatus, utcnow
+from .observe import apply_job_result
 from .redact import redact_event, secret_values
 from .settings import Settings
 
@@ -245,6 +246,7 @@ class JobRun:
         self.seq = 0
         self.pid_seen = False
         self.final_stats: dict[str, Any] = {}
+        self.artifacts: dict[str, Any] = {}  # set_stats of the run (observe.py)
         self.secrets: list[str] = []
         self.env: dict[str, str] = {}
         self.lost, self.timed_out, self.killed = threading.Event(), threading.Event(), threading.Event()
@@ -318,6 +320,7 @@ class JobRun:
             job.status, job.rc, job.reason, job.finished_at = status, rc, reason, utcnow()
             if stats is not None:
                 job.stats = stats
+            apply_job_result(s, job, status, self.artifacts, stats)
             playbook = job.playbook
         metrics.JOBS_FINISHED.labels(playbook=playbook, status=str(status)).inc()
         log.info(
@@ -442,6 +445,8 @@ class JobRun:
         data = _no_nul(ev.get("event_data") or {})
         if ev.get("event") == "playbook_on_stats":
             self.final_stats.update({k: data.get(k) or {} for k in _STATS_KEYS})
+            if isinstance(data.get("artifact_data"), dict):
+                self.artifacts = data["artifact_data"]
         row = JobEvent(
             job_id=self.job_id,
             seq=self.seq,

@@ -159,3 +159,86 @@ class IdempotencyKey(Base):
     job_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# The cloud's registry (PUT /v1/vms, /v1/volumes, /v1/vpcs, ...): one record per virtual resource ---
+class ResourceKind(StrEnum):
+    VM = "vm"
+    VOLUME = "volume"
+    VPC = "vpc"
+    SUBNET = "subnet"
+    SECURITY_GROUP = "security_group"
+    PUBLIC_IP = "public_ip"
+
+
+class ResourceStatus(StrEnum):
+    """What the registry knows of a resource: ``pending`` (its job has not ended yet), ``ready``
+    (the last job converged it), ``error`` (the last job failed: the spec is kept, the next PUT
+    retries), ``deleting`` (a DELETE's job runs; the record goes when it succeeds)."""
+
+    PENDING = "pending"
+    READY = "ready"
+    ERROR = "error"
+    DELETING = "deleting"
+
+
+class Node(Base):
+    """A compute node as the scheduler sees it: capacity read from the node by the ``nodes`` job."""
+
+    __tablename__ = "nodes"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    roles: Mapped[list] = mapped_column(JSON, default=list)
+    set_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    vcpus: Mapped[int] = mapped_column(Integer, default=0)
+    memory_mb: Mapped[int] = mapped_column(Integer, default=0)
+    up: Mapped[bool] = mapped_column(Boolean, default=True)
+    draining: Mapped[bool] = mapped_column(Boolean, default=False)
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Resource(Base):
+    """One virtual resource: its desired spec (``generation`` counts the changes of it), what the
+    engines last showed (``observed``), where it is (``node``) and which job last converged it.
+
+    ``vcpus``/``memory_mb`` of a VM are its claim on its node: placement sums them per node in the
+    same transaction that inserts the record, under the placement lock (no overcommit)."""
+
+    __tablename__ = "resources"
+    __table_args__ = (
+        UniqueConstraint("kind", "name", name="uq_resources_kind_name"),
+        Index("ix_resources_node", "node"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(255))
+    spec: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default=ResourceStatus.PENDING.value)
+    observed: Mapped[dict] = mapped_column(JSON, default=dict)
+    node: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    addresses: Mapped[dict] = mapped_column(JSON, default=dict)
+    placement: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    vcpus: Mapped[int] = mapped_column(Integer, default=0)
+    memory_mb: Mapped[int] = mapped_column(Integer, default=0)
+    affinity_group: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    observed_generation: Mapped[int] = mapped_column(Integer, default=0)
+    last_job_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    observed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ResourceClaim(Base):
+    """A business value only one resource may hold, as a database constraint: a public IP's address,
+    a subnet's CIDR in its VPC, a port's IP in its subnet, a non-shareable volume's attachment."""
+
+    __tablename__ = "resource_claims"
+    __table_args__ = (UniqueConstraint("scope", "value", name="uq_resource_claims_scope_value"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(String(300))
+    value: Mapped[str] = mapped_column(String(300))

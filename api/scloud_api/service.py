@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -18,17 +19,21 @@ from .auth import RANK, Principal
 from .callbacks import check_callback_url
 from .catalogue import Inventory, validate_vars
 from .db import make_engine, make_sessionmaker
-from .errors import Conflict, Forbidden, Invalid, NotFound, ServiceUnavailable
+from .errors import ApiError, Conflict, Forbidden, Invalid, NotFound, ServiceUnavailable
 from .executor import Executor, make_executor
 from .jobprocs import kill_job
 from .jobrun import ansible_env, kill_orphan
-from .models import ACTIVE_STATUSES, TERMINAL_STATUSES, IdempotencyKey, Job, JobStatus, utcnow
+from .models import ACTIVE_STATUSES, TERMINAL_STATUSES, IdempotencyKey, Job, JobStatus, Node, new_id, utcnow
+from .observe import apply_job_result
 from .reads import Reads
+from .registry import Registry
 from .runtime import Runtime
 from .schemas import JobCreate, JobPublic, job_public
 from .settings import Settings
 
 log = logging.getLogger("scloud_api.service")
+# The API itself, when it starts a job of its own (the nodes' refresh).
+SYSTEM = Principal(key_id=None, name="scloud-api", role="admin")
 # Seconds a client is asked to wait when the job queue is full: jobs take seconds to minutes.
 QUEUE_FULL_RETRY_AFTER = 5
 
@@ -60,6 +65,7 @@ class Services:
         self._admitting = 0  # submissions admitted by _take_queue_slot, not yet in the executor's queue
         self.inventory = Inventory(settings.inventory_path, ansible_env(settings))
         self.executor: Executor = make_executor(settings, self.sm, self.catalogue, self.callbacks.dispatch)
+        self.registry = Registry(self)
 
     # Life cycle ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -77,6 +83,20 @@ class Services:
                 self.executor.submit(job_id)
             except Exception:  # the broker is down: the job stays queued until the next start
                 log.exception("queued job not re-published", extra={"job_id": job_id})
+        if self.settings.refresh_nodes_at_start:
+            self._refresh_nodes_once()
+
+    def _refresh_nodes_once(self) -> None:
+        """Read the compute nodes when none is known (a fresh cloud): the scheduler needs them. Another
+        replica doing it at the same moment makes this one's request busy, which is fine."""
+        with self.sm() as s:
+            if s.scalar(select(func.count()).select_from(Node)):
+                return
+        try:
+            job = self.registry.refresh_nodes(SYSTEM)
+            log.info("reading the compute nodes", extra={"job_id": job.id})
+        except ApiError as exc:
+            log.info("compute nodes not read at start", extra={"reason": exc.detail})
 
     def stop(self) -> None:
         self.executor.shutdown()
@@ -124,12 +144,22 @@ class Services:
 
     # Jobs ----------------------------------------------------------------------------------------
     def validate(
-        self, principal: Principal, req: JobCreate, header_callback: str | None
+        self, principal: Principal, req: JobCreate, header_callback: str | None, check_vars: bool = True
     ) -> tuple[Any, str | None]:
         entry = self.catalogue.get(req.playbook)
         if RANK[principal.role] < RANK[entry.role]:
             raise Forbidden(f"playbook {entry.name} needs the {entry.role} role", code="insufficient_role")
-        validate_vars(entry, req.extra_vars)
+        if check_vars:
+            if entry.resource:
+                raise Invalid(
+                    f"playbook {entry.name} converges a registry resource: use its route "
+                    f"({entry.resource}), which records it",
+                    code="resource_playbook",
+                    errors=[
+                        {"loc": ["body", "playbook"], "rule": "resource", "msg": f"use {entry.resource}"}
+                    ],
+                )
+            validate_vars(entry, req.extra_vars)
         if req.limit is not None:
             self.inventory.check_limit(req.limit)
         callback = req.callback_url
@@ -161,14 +191,17 @@ class Services:
         path: str = "/v1/jobs",
         method: str = "POST",
         resource: str | None = None,
-        operator_vars: dict[str, Any] | None = None,
+        prepare: Callable[[Session, Job], None] | None = None,
+        fingerprint_body: dict[str, Any] | None = None,
     ) -> tuple[JobPublic, bool]:
         """Create a job (or find the one an Idempotency-Key already made). Returns (job, replayed).
 
-        ``operator_vars`` come from the settings, not from the caller: added after validation.
+        ``prepare`` (the registry's): called in the transaction that inserts the job, before the
+        insert; it checks and records the resource and sets the job's variables and limit (it
+        validates them against the catalogue itself). An error it raises leaves nothing behind.
         """
-        entry, callback = self.validate(principal, req, header_callback)
-        body = req.model_dump(mode="json")
+        entry, callback = self.validate(principal, req, header_callback, check_vars=prepare is None)
+        body = req.model_dump(mode="json") if fingerprint_body is None else {"spec": fingerprint_body}
         body["callback_url"] = callback
         claimed = None
         if idempotency_key is not None:
@@ -180,8 +213,9 @@ class Services:
             slot = self._take_queue_slot()  # 503 queue_full: no row written, the key released below
             with self.sm.begin() as s:
                 job = Job(
+                    id=new_id(),
                     playbook=entry.name,
-                    extra_vars={**req.extra_vars, **(operator_vars or {})},
+                    extra_vars=dict(req.extra_vars),
                     secret_vars=sorted(entry.secret_vars),
                     limit=req.limit,
                     check=req.check,
@@ -191,6 +225,8 @@ class Services:
                     node=self.settings.node_name,
                     resource=resource,
                 )
+                if prepare is not None:
+                    prepare(s, job)
                 s.add(job)
                 s.flush()
                 if claimed is not None:
@@ -319,6 +355,7 @@ class Services:
             if job.status == JobStatus.QUEUED:
                 job.status, job.reason, job.finished_at = JobStatus.CANCELED, "canceled", utcnow()
                 job.cancel_requested = True
+                apply_job_result(s, job, JobStatus.CANCELED, None, None)
                 terminal = True
             else:
                 job.cancel_requested = True

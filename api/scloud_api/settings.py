@@ -46,13 +46,34 @@ class Settings(BaseSettings):
         None, description="Inventory the jobs run against; default <root>/inventories/lab"
     )
 
-    volume_connection: dict[str, str] = Field(
-        default_factory=dict,
-        description="Ceph connection options for PUT /v1/volumes jobs (cluster, conf, keyring, user); "
-        "set by the operator, never by callers.",
+    # The cloud's registry (PUT /v1/vms, /v1/volumes, /v1/vpcs, ...) -------------------------------
+    service_group: str = Field(
+        "mgmt",
+        min_length=1,
+        description="Inventory group whose hosts run volume and network jobs (Ceph client, OVN NB remotes).",
     )
-    vm_connection: dict[str, str] = Field(
-        default_factory=dict, description="libvirt connection options for PUT /v1/vms jobs (uri)."
+    service_node: str | None = Field(
+        None,
+        description="The host of the job inventory that runs volume and network jobs; default: this API "
+        "node when it is in service_group, else the first host of that group.",
+    )
+    public_network: dict[str, str] | None = Field(
+        None,
+        description='The public (provider) network of VPC gateways and public IPs: {"name": "public", '
+        '"cidr": "192.0.2.0/24", "gateway": "192.0.2.1"}; none: VPCs without external gateway.',
+    )
+    vm_ceph_user: str = Field(
+        "libvirt", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="Ceph user of the compute nodes' libvirt secret (libvirt role: libvirt_ceph_client).",
+    )
+    refresh_nodes_at_start: bool = Field(
+        True, description="Read the compute nodes' capacity when the API starts and knows none."
+    )
+    cpu_allocation_ratio: float = Field(4.0, gt=0, le=64, description="vCPUs placed per physical vCPU.")
+    ram_allocation_ratio: float = Field(1.0, gt=0, le=4, description="Memory placed per MiB of a node.")
+    reserved_host_memory_mb: int = Field(512, ge=0, description="Memory of each node kept for itself.")
+    scheduler_weigher: Literal["spread", "pack"] = Field(
+        "spread", description="spread: the node with the most free memory first; pack: the least."
     )
     max_concurrent_jobs: int = Field(
         2, ge=1, le=64, description="Jobs run at once by this API process (local) or by each worker (celery)."
@@ -135,6 +156,19 @@ class Settings(BaseSettings):
         if self.executor == "celery" and not self.broker_url:
             raise ValueError("SCLOUD_API_BROKER_URL is required when SCLOUD_API_EXECUTOR is celery")
         return self
+
+    @field_validator("public_network")
+    @classmethod
+    def _public(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return None
+        missing = {"name", "cidr", "gateway"} - set(value)
+        if missing:
+            raise ValueError(f"public_network needs {', '.join(sorted(missing))}")
+        net = ipaddress.IPv4Network(value["cidr"], strict=True)
+        if ipaddress.IPv4Address(value["gateway"]) not in net:
+            raise ValueError(f"public_network gateway {value['gateway']} is not in {net}")
+        return {"name": value["name"], "cidr": str(net), "gateway": value["gateway"]}
 
     @field_validator("callback_allowed_networks")
     @classmethod

@@ -102,7 +102,11 @@ options:
             description: Ceph user without C(client.), with O(disks[].rbd.secret_uuid); V(admin) if unset.
             type: str
           secret_uuid:
-            description: UUID of the libvirt secret with the key (M(scloud.stack.libvirt_secret)).
+            description:
+              - UUID of the libvirt secret with the key (M(scloud.stack.libvirt_secret)).
+              - Default with O(disks[].rbd.user), the secret M(scloud.stack.libvirt_secret) creates for
+                usage name C(client.USER secret) (its UUID derived from that name), as the
+                C(libvirt) role does.
             type: str
           hosts:
             description: Monitor addresses C(host[:port]); else taken from O(disks[].rbd.config).

@@ -166,6 +166,8 @@ def make_settings(tmp_path: Path, db_url: str, inventory: Path, **overrides) -> 
         webhook_secret="whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         max_body_bytes=65536,
         log_level="WARNING",
+        # The tests that need the nodes read them (POST /v1/nodes/refresh) or write them.
+        refresh_nodes_at_start=False,
     )
     values.update(overrides)
     return Settings(**values)
@@ -199,7 +201,7 @@ def api_factory(tmp_path, db_url, inventory):
     servers = []
 
     def start(**overrides) -> Api:
-        settings = make_settings(tmp_path, db_url, inventory, **overrides)
+        settings = make_settings(tmp_path, db_url, overrides.pop("inventory", inventory), **overrides)
         app = create_app(settings)
         port = free_port()
         srv = ServerThread(app, port).__enter__()

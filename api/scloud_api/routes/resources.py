@@ -1,48 +1,97 @@
-"""The idempotent resource API: PUT the desired state, get a job that converges to it.
+"""The cloud's resources: VMs, volumes, VPCs, subnets, security groups, public IPs; and its nodes.
 
-``PUT /v1/volumes/{pool}/{name}`` runs ``scloud.stack.rbd_image`` (playbooks/volume.yml) and
-``PUT /v1/vms/{name}`` runs ``scloud.stack.libvirt_domain`` (playbooks/vm.yml). Repeating the same
-PUT yields a job that changes nothing; a replay of an Idempotency-Key answers ``200`` with the first
-job and ``Idempotent-Replayed: true``, as ``POST /v1/jobs`` does.
+``PUT`` creates or converges (idempotent: the same PUT twice yields a job that changes nothing),
+``DELETE`` removes; both answer ``202`` with the job, and the record (``GET``) shows the job that
+last converged it, its status, placement and what the engines showed. A request on a resource whose
+job still runs answers ``409 resource_busy`` with ``Retry-After``. A replayed Idempotency-Key answers
+``200`` with the first job and ``Idempotent-Replayed: true``, as ``POST /v1/jobs`` does.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the routes are built per kind, and FastAPI must see the
+# spec models themselves in their signatures, not names it cannot resolve.
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 
-from ..deps import CallbackHeader, IdempotencyKey, Operator, ServicesDep
-from ..schemas import JobCreate, JobPublic, VmSpec, VolumeSpec
+from ..deps import Admin, CallbackHeader, IdempotencyKey, Operator, ServicesDep, Viewer
+from ..errors import NotFound
+from ..models import Node, ResourceKind
+from ..registry import PATHS, SPECS, public_view
+from ..schemas import JobPublic, UtcDatetime
+from ..specs import NAME_PATTERN, VolumeSpec
 from .common import AUTH, problems
 
 router = APIRouter(prefix="/v1", tags=["resources"])
 
-NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
-Name = Annotated[str, Path(pattern=NAME)]
+Name = Annotated[str, Path(pattern=NAME_PATTERN)]
+Pool = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
+Image = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
+JOB_RESPONSES = {
+    200: {"model": JobPublic, "description": "Replay: the job an Idempotency-Key made"},
+    **AUTH,
+    **problems(400, 404, 409, 413, 422, 503),
+}
 
 
-def _start(
-    services,
-    principal,
-    req: JobCreate,
-    response: Response,
-    path: str,
-    resource: str,
-    idem: str | None,
-    header_cb: str | None,
-    operator_vars: dict,
-) -> JobPublic:
-    job, replayed = services.submit(
-        principal,
-        req,
-        header_callback=header_cb,
-        method="PUT",
-        path=path,
-        idempotency_key=idem,
-        resource=resource,
-        operator_vars=operator_vars,
+class ResourcePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    kind: str
+    name: str
+    spec: dict[str, Any] = Field(description="The desired state, as last PUT.")
+    status: str = Field(description="pending, ready, error or deleting")
+    observed: dict[str, Any] = Field(description="What the engines showed at the end of the last job.")
+    drift: bool = Field(
+        description="The engine showed something other than the spec (a VM destroyed by hand)."
     )
+    node: str | None = Field(None, description="Where it runs (VMs: the node the scheduler chose).")
+    addresses: dict[str, Any]
+    placement: dict[str, Any] | None = Field(None, description="The scheduler's decision and its reasons.")
+    generation: int = Field(description="Counts the changes of spec.")
+    observed_generation: int = Field(description="The generation the last successful job converged.")
+    last_job_id: str | None
+    error: str | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    observed_at: UtcDatetime | None
+    links: dict[str, str]
+
+
+class ResourceList(BaseModel):
+    items: list[ResourcePublic]
+    total: int
+    offset: int
+    limit: int
+
+
+class NodePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    roles: list[str]
+    set_name: str | None
+    vcpus: int
+    memory_mb: int
+    used_vcpus: int
+    used_memory_mb: int
+    up: bool
+    draining: bool
+    refreshed_at: UtcDatetime
+
+
+class NodeList(BaseModel):
+    items: list[NodePublic]
+
+
+class NodeUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    draining: bool = Field(description="A draining node takes no new VM.")
+
+
+def _answer(response: Response, job: JobPublic, replayed: bool) -> JobPublic:
     response.status_code = 200 if replayed else 202
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -50,19 +99,121 @@ def _start(
     return job
 
 
-@router.put(
-    "/volumes/{pool}/{name}",
-    status_code=202,
-    response_model=JobPublic,
-    responses={
-        200: {"model": JobPublic, "description": "Replay: the job an Idempotency-Key made"},
-        **AUTH,
-        **problems(400, 409, 413, 422, 503),
-    },
-)
+def _get(services, kind: str, name: str) -> ResourcePublic:
+    with services.sm_read() as s:
+        return ResourcePublic(**public_view(services.registry.get(s, kind, name)))
+
+
+def _list(services, kind, node, status, offset, limit) -> ResourceList:
+    with services.sm_read() as s:
+        rows, total = services.registry.list(s, kind, node=node, status=status, offset=offset, limit=limit)
+        return ResourceList(
+            items=[ResourcePublic(**public_view(r)) for r in rows], total=total, offset=offset, limit=limit
+        )
+
+
+def _add_kind(kind: str, path: str, spec_model: type[BaseModel], label: str) -> None:
+    """The four routes of one kind whose records are named by one path segment."""
+
+    def put(
+        name: Name,
+        spec: spec_model,
+        response: Response,
+        services: ServicesDep,
+        principal: Operator,
+        idempotency_key: IdempotencyKey,
+        x_callback_url: CallbackHeader = None,
+    ) -> JobPublic:
+        job, replayed = services.registry.put(
+            principal, kind, name, spec, idempotency_key=idempotency_key, header_callback=x_callback_url
+        )
+        return _answer(response, job, replayed)
+
+    def delete(
+        name: Name,
+        response: Response,
+        services: ServicesDep,
+        principal: Operator,
+        idempotency_key: IdempotencyKey,
+        x_callback_url: CallbackHeader = None,
+    ) -> JobPublic:
+        job, replayed = services.registry.delete(
+            principal, kind, name, idempotency_key=idempotency_key, header_callback=x_callback_url
+        )
+        return _answer(response, job, replayed)
+
+    def get(name: Name, services: ServicesDep, _: Viewer) -> ResourcePublic:
+        return _get(services, kind, name)
+
+    def list_(
+        services: ServicesDep,
+        _: Viewer,
+        node: Annotated[str | None, Query(max_length=255)] = None,
+        status: Annotated[str | None, Query(pattern="^(pending|ready|error|deleting)$")] = None,
+        offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> ResourceList:
+        return _list(services, kind, node, status, offset, limit)
+
+    put.__doc__ = f"Create or converge {label} ``name`` (a job)."
+    delete.__doc__ = f"Delete {label} ``name`` (a job); refused while other resources use it."
+    get.__doc__ = f"The record of {label} ``name``."
+    list_.__doc__ = f"Every {label}, by name; filters: node, status."
+    router.add_api_route(
+        f"/{path}/{{name}}",
+        put,
+        methods=["PUT"],
+        status_code=202,
+        response_model=JobPublic,
+        responses=JOB_RESPONSES,
+        name=f"put_{kind}",
+    )
+    router.add_api_route(
+        f"/{path}/{{name}}",
+        delete,
+        methods=["DELETE"],
+        status_code=202,
+        response_model=JobPublic,
+        responses=JOB_RESPONSES,
+        name=f"delete_{kind}",
+    )
+    router.add_api_route(
+        f"/{path}/{{name}}",
+        get,
+        methods=["GET"],
+        response_model=ResourcePublic,
+        responses={**AUTH, **problems(404, 422)},
+        name=f"get_{kind}",
+    )
+    router.add_api_route(
+        f"/{path}",
+        list_,
+        methods=["GET"],
+        response_model=ResourceList,
+        responses={**AUTH, **problems(422)},
+        name=f"list_{kind}",
+    )
+
+
+LABELS = {
+    ResourceKind.VM: "VM",
+    ResourceKind.VPC: "VPC",
+    ResourceKind.SUBNET: "subnet",
+    ResourceKind.SECURITY_GROUP: "security group",
+    ResourceKind.PUBLIC_IP: "public IP",
+}
+for _kind, _label in LABELS.items():
+    _add_kind(_kind, PATHS[_kind], SPECS[_kind], _label)
+
+
+# Volumes: named pool/name --------------------------------------------------------------------------
+VOLUME = ResourceKind.VOLUME
+
+
+@router.put("/volumes/{pool}/{name}", status_code=202, response_model=JobPublic, responses=JOB_RESPONSES)
 def put_volume(
-    pool: Name,
-    name: Name,
+    pool: Pool,
+    name: Image,
     spec: VolumeSpec,
     response: Response,
     services: ServicesDep,
@@ -70,58 +221,99 @@ def put_volume(
     idempotency_key: IdempotencyKey,
     x_callback_url: CallbackHeader = None,
 ) -> JobPublic:
-    """Converge RBD image ``pool/name`` to the given size and features (a job)."""
-    extra = {"volume_pool": pool, "volume_name": name, "volume_size": spec.size, "volume_state": spec.state}
-    if spec.features is not None:
-        extra["volume_features"] = spec.features
-    req = JobCreate(playbook="volume", extra_vars=extra, callback_url=spec.callback_url)
-    return _start(
-        services,
+    """Create or converge RBD volume ``pool/name`` (a job): its size and features."""
+    job, replayed = services.registry.put(
         principal,
-        req,
-        response,
-        f"/v1/volumes/{pool}/{name}",
-        f"volume:{pool}/{name}",
-        idempotency_key,
-        x_callback_url,
-        {"volume_connection": services.settings.volume_connection}
-        if services.settings.volume_connection
-        else {},
+        VOLUME,
+        f"{pool}/{name}",
+        spec,
+        idempotency_key=idempotency_key,
+        header_callback=x_callback_url,
     )
+    return _answer(response, job, replayed)
 
 
-@router.put(
-    "/vms/{name}",
-    status_code=202,
-    response_model=JobPublic,
-    responses={
-        200: {"model": JobPublic, "description": "Replay: the job an Idempotency-Key made"},
-        **AUTH,
-        **problems(400, 409, 413, 422, 503),
-    },
-)
-def put_vm(
-    name: Name,
-    spec: VmSpec,
+@router.delete("/volumes/{pool}/{name}", status_code=202, response_model=JobPublic, responses=JOB_RESPONSES)
+def delete_volume(
+    pool: Pool,
+    name: Image,
     response: Response,
     services: ServicesDep,
     principal: Operator,
     idempotency_key: IdempotencyKey,
     x_callback_url: CallbackHeader = None,
 ) -> JobPublic:
-    """Converge libvirt domain ``name`` to the given spec (a job)."""
-    req = JobCreate(
-        playbook="vm", extra_vars={"vm_name": name, "vm_spec": spec.spec}, callback_url=spec.callback_url
+    """Delete volume ``pool/name`` (a job); refused while a VM has it."""
+    job, replayed = services.registry.delete(
+        principal, VOLUME, f"{pool}/{name}", idempotency_key=idempotency_key, header_callback=x_callback_url
     )
-    conn = services.settings.vm_connection
-    return _start(
-        services,
-        principal,
-        req,
-        response,
-        f"/v1/vms/{name}",
-        f"vm:{name}",
-        idempotency_key,
-        x_callback_url,
-        {"vm_connection": conn} if conn else {},
-    )
+    return _answer(response, job, replayed)
+
+
+@router.get("/volumes/{pool}/{name}", response_model=ResourcePublic, responses={**AUTH, **problems(404, 422)})
+def get_volume(pool: Pool, name: Image, services: ServicesDep, _: Viewer) -> ResourcePublic:
+    """The record of volume ``pool/name``."""
+    return _get(services, VOLUME, f"{pool}/{name}")
+
+
+@router.get("/volumes", response_model=ResourceList, responses={**AUTH, **problems(422)})
+def list_volumes(
+    services: ServicesDep,
+    _: Viewer,
+    status: Annotated[str | None, Query(pattern="^(pending|ready|error|deleting)$")] = None,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> ResourceList:
+    """Every volume, by pool/name."""
+    return _list(services, VOLUME, None, status, offset, limit)
+
+
+# Nodes ---------------------------------------------------------------------------------------------
+def _nodes(services) -> list[NodePublic]:
+    with services.sm_read() as s:
+        hosts = {h.name: h for h in services.registry.host_states(s)}
+        nodes = s.query(Node).order_by(Node.name).all()
+        return [
+            NodePublic(
+                name=n.name,
+                roles=n.roles or [],
+                set_name=n.set_name,
+                vcpus=n.vcpus,
+                memory_mb=n.memory_mb,
+                used_vcpus=hosts[n.name].used_vcpus,
+                used_memory_mb=hosts[n.name].used_memory_mb,
+                up=n.up,
+                draining=n.draining,
+                refreshed_at=n.refreshed_at,
+            )
+            for n in nodes
+        ]
+
+
+@router.get("/nodes", response_model=NodeList, responses=AUTH)
+def list_nodes(services: ServicesDep, _: Viewer) -> NodeList:
+    """The compute nodes the scheduler knows: capacity (read from each node) and what VMs claim of it."""
+    return NodeList(items=_nodes(services))
+
+
+@router.post(
+    "/nodes/refresh", status_code=202, response_model=JobPublic, responses={**AUTH, **problems(409, 503)}
+)
+def refresh_nodes(response: Response, services: ServicesDep, principal: Operator) -> JobPublic:
+    """Read every compute node's vCPUs and memory again (a job; the API also runs it when it starts)."""
+    job = services.registry.refresh_nodes(principal)
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return job
+
+
+@router.put("/nodes/{name}", response_model=NodePublic, responses={**AUTH, **problems(404, 422)})
+def update_node(name: Name, body: NodeUpdate, services: ServicesDep, _: Admin) -> NodePublic:
+    """Drain a node (it takes no new VM) or put it back in service."""
+    with services.sm.begin() as s:
+        node = s.get(Node, name)
+        if node is None:
+            raise NotFound(
+                f"node {name} is not known (POST /v1/nodes/refresh reads the nodes)", code="node_not_found"
+            )
+        node.draining = body.draining
+    return next(n for n in _nodes(services) if n.name == name)

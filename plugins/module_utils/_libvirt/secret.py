@@ -21,12 +21,7 @@ from ansible_collections.scloud.stack.plugins.module_utils._common.errors import
 )
 from ansible_collections.scloud.stack.plugins.module_utils._common.runner import Operation
 from ansible_collections.scloud.stack.plugins.module_utils._libvirt.connection import libvirt
-
-_NAMESPACE = uuidlib.UUID("6b1f3c2e-2a2d-4f4e-9a59-5c10d5ac0002")
-
-
-def secret_uuid(usage_type, usage_name):
-    return str(uuidlib.uuid5(_NAMESPACE, f"{usage_type}:{usage_name}"))
+from ansible_collections.scloud.stack.plugins.module_utils._libvirt.spec import secret_uuid
 
 
 def validate_params(params):

@@ -20,6 +20,18 @@ import uuid as uuidlib
 from ansible_collections.scloud.stack.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.scloud.stack.plugins.module_utils._common.units import format_size, parse_size
 
+# libvirt_secret derives a new secret's UUID from its usage, so that every node and check mode agree.
+_SECRET_NAMESPACE = uuidlib.UUID("6b1f3c2e-2a2d-4f4e-9a59-5c10d5ac0002")
+
+
+def secret_uuid(usage_type, usage_name):
+    return str(uuidlib.uuid5(_SECRET_NAMESPACE, f"{usage_type}:{usage_name}"))
+
+
+def default_secret_uuid(user):
+    """The secret of Ceph user ``user`` as libvirt_secret creates it for usage ``client.USER secret``."""
+    return secret_uuid("ceph", f"client.{user} secret")
+
 MIN_MEMORY = 1024**2  # 1 MiB: below that QEMU cannot even load its firmware
 MAC_PREFIX = "52:54:00"  # QEMU's OUI, what libvirt itself uses for generated MACs
 UUID_NAMESPACE = uuidlib.UUID("6b1f3c2e-2a2d-4f4e-9a59-5c10d5ac0001")
@@ -108,6 +120,9 @@ def _disk(index, raw):
                 raise ValidationError(f"{opt}.rbd.hosts[{j}]", f"port {port} is out of range 1-65535")
             hosts.append(f"{match.group(1)}:{port}")
         secret_uuid = rbd.get("secret_uuid")
+        if not secret_uuid and rbd.get("user"):
+            # The secret libvirt_secret (and the libvirt role) keeps for this user by default.
+            secret_uuid = default_secret_uuid(rbd["user"])
         disk["rbd"] = {
             "pool": rbd["pool"],
             "image": rbd["image"],

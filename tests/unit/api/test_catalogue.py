@@ -208,11 +208,10 @@ def test_validate_vars_accepts(catalogue):
     validate_vars(
         catalogue.get("diagnostics"), {"diagnostics_command": ["kernel", "disk"], "diagnostics_sleep": 0}
     )
-    validate_vars(catalogue.get("volume"), {"volume_pool": "rbd", "volume_name": "v", "volume_size": "10G"})
+    volume = {"volume_pool": "rbd", "volume_name": "v", "volume_state": "present"}
+    validate_vars(catalogue.get("volume"), {**volume, "volume_size": "10G"})
     with pytest.raises(Invalid):
-        validate_vars(
-            catalogue.get("volume"), {"volume_pool": "rbd", "volume_name": "v", "volume_size": "10 X"}
-        )
+        validate_vars(catalogue.get("volume"), {**volume, "volume_size": "10 X"})
     with pytest.raises(Invalid) as exc:
         catalogue.get("site")
     assert exc.value.code == "unknown_playbook"
@@ -233,12 +232,23 @@ def test_limit_patterns(tmp_path):
             inv.check_limit(bad)
 
 
+VM_VARS = {
+    "vm_name": "a",
+    "vm_state": "running",
+    "vm_ports": [],
+    "vm_domain_nics": [],
+    "vm_disks": [],
+    "vm_detach_ports": [],
+    "vm_floating_release": [],
+}
+
+
 def test_nested_unknown_option_is_named(catalogue):
     with pytest.raises(Invalid) as exc:
-        validate_vars(catalogue.get("vm"), {"vm_name": "a", "vm_spec": {"vcpus": 1, "bogus": 2}})
+        validate_vars(catalogue.get("vm"), {**VM_VARS, "vm_floating": {"router": "r", "bogus": 2}})
     assert exc.value.errors == [
         {
-            "loc": ["body", "extra_vars", "vm_spec", "bogus"],
+            "loc": ["body", "extra_vars", "vm_floating", "bogus"],
             "rule": "unknown_variable",
             "msg": "bogus is not a variable of playbook vm",
         }

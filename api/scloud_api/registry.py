@@ -1,0 +1,887 @@
+"""The cloud's registry: a record per virtual resource, and the job that converges it where it belongs.
+
+A ``PUT /v1/<kinds>/{name}`` is checked, recorded and turned into a job in one database transaction
+(``Services.submit``'s ``prepare``), under the resource's lock (``locks.py``): two requests on one
+resource never run at once on any API node, and a request while the resource's job runs answers
+``409 resource_busy`` with ``Retry-After`` (the caller retries; nothing waits in the API). In that
+same transaction:
+
+- references are checked (a VM's subnets, security groups, volumes and public IP must exist; a VPC
+  with subnets, an attached volume, a subnet with ports, a bound public IP cannot be deleted);
+- business values are claimed in ``resource_claims``, whose unique constraint is the last word: a
+  public IP's address, a subnet's CIDR in its VPC, a port's IP in its subnet, a MAC, the attachment
+  of a volume that is not ``shareable``, the binding of a public IP;
+- a new VM is placed by the scheduler (``scheduler.py``) on the nodes' capacity minus the claims of
+  the VMs already placed, under the placement lock: concurrent creates never overcommit;
+- the job's variables and ``limit`` are set: a VM's job runs on its compute node (its libvirtd, its
+  Python with the engine bindings), a volume's or a network's on a storage/management node that has
+  the Ceph client and reaches the OVN Northbound cluster (``Settings.service_node``).
+
+When the job ends, ``observe.apply_job_result`` writes what it saw back into the record.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from . import locks, scheduler
+from .auth import Principal
+from .catalogue import validate_vars
+from .errors import ApiError, Conflict, Forbidden, Invalid, NotFound
+from .models import (
+    ACTIVE_STATUSES,
+    Job,
+    Node,
+    Resource,
+    ResourceClaim,
+    ResourceKind,
+    ResourceStatus,
+    new_id,
+    utcnow,
+)
+from .schemas import JobCreate, JobPublic
+from .specs import (
+    PublicIpSpec,
+    SecurityGroupSpec,
+    SubnetSpec,
+    VmSpec,
+    VolumeSpec,
+    VpcSpec,
+)
+
+K = ResourceKind
+PATHS = {
+    K.VM: "vms",
+    K.VOLUME: "volumes",
+    K.VPC: "vpcs",
+    K.SUBNET: "subnets",
+    K.SECURITY_GROUP: "security-groups",
+    K.PUBLIC_IP: "public-ips",
+}
+SPECS: dict[str, type[BaseModel]] = {
+    K.VM: VmSpec,
+    K.VOLUME: VolumeSpec,
+    K.VPC: VpcSpec,
+    K.SUBNET: SubnetSpec,
+    K.SECURITY_GROUP: SecurityGroupSpec,
+    K.PUBLIC_IP: PublicIpSpec,
+}
+# The catalogue entry (playbooks/catalogue.yml) that converges each kind.
+PLAYBOOKS = {
+    K.VM: "vm",
+    K.VOLUME: "volume",
+    K.VPC: "vpc",
+    K.SUBNET: "subnet",
+    K.SECURITY_GROUP: "security_group",
+    K.PUBLIC_IP: "public_ip",
+}
+NODES_KEY = "nodes:refresh"
+BUSY_RETRY_AFTER = "5"
+PUBLIC = "public"  # the claim scope of the public network's addresses: ip:public
+
+
+def resource_key(kind: str, name: str) -> str:
+    return f"{kind}:{name}"
+
+
+def router_name(vpc: str) -> str:
+    return f"{vpc}-router"
+
+
+def _err(loc: list, rule: str, msg: str) -> dict[str, Any]:
+    return {"loc": ["body", *loc], "rule": rule, "msg": msg}
+
+
+def _conflict(detail: str, loc: list, rule: str, code: str = "conflict") -> Conflict:
+    return Conflict(detail, code=code, errors=[_err(loc, rule, detail)])
+
+
+def _invalid(detail: str, loc: list, rule: str = "reference") -> Invalid:
+    return Invalid(detail, code="invalid_reference", errors=[_err(loc, rule, detail)])
+
+
+class Registry:
+    """The resource routes' behaviour; one per API process (``Services.registry``)."""
+
+    def __init__(self, services):
+        self.services = services
+        self.settings = services.settings
+
+    # Requests -------------------------------------------------------------------------------------
+    def put(
+        self,
+        principal: Principal,
+        kind: str,
+        name: str,
+        spec: BaseModel,
+        *,
+        idempotency_key: str | None = None,
+        header_callback: str | None = None,
+    ) -> tuple[JobPublic, bool]:
+        body = spec.model_dump(mode="json", exclude={"callback_url"})
+
+        def prepare(s: Session, job: Job) -> None:
+            self._prepare(s, job, principal, kind, name, spec, body, delete=False)
+
+        return self._submit(
+            principal, kind, name, spec.callback_url, body, prepare, "PUT", idempotency_key, header_callback
+        )
+
+    def delete(
+        self,
+        principal: Principal,
+        kind: str,
+        name: str,
+        *,
+        idempotency_key: str | None = None,
+        header_callback: str | None = None,
+    ) -> tuple[JobPublic, bool]:
+        def prepare(s: Session, job: Job) -> None:
+            self._prepare(s, job, principal, kind, name, None, None, delete=True)
+
+        return self._submit(
+            principal, kind, name, None, {}, prepare, "DELETE", idempotency_key, header_callback
+        )
+
+    def refresh_nodes(self, principal: Principal) -> JobPublic:
+        """A job that reads every compute node's capacity (playbooks/nodes.yml)."""
+
+        def prepare(s: Session, job: Job) -> None:
+            with locks.held(s, NODES_KEY):
+                self._check_busy(s, [NODES_KEY], NODES_KEY)
+
+        job, _ = self.services.submit(
+            principal,
+            JobCreate(playbook="nodes"),
+            path="/v1/nodes/refresh",
+            method="POST",
+            resource=NODES_KEY,
+            prepare=prepare,
+        )
+        return job
+
+    def _submit(self, principal, kind, name, callback, body, prepare, method, idem, header_cb):
+        path = f"/v1/{PATHS[kind]}/{name}"
+        req = JobCreate(playbook=PLAYBOOKS[kind], callback_url=callback)
+        return self.services.submit(
+            principal,
+            req,
+            header_callback=header_cb,
+            idempotency_key=idem,
+            path=path,
+            method=method,
+            resource=resource_key(kind, name),
+            prepare=prepare,
+            fingerprint_body=body,
+        )
+
+    # Reads ----------------------------------------------------------------------------------------
+    def get(self, s: Session, kind: str, name: str) -> Resource:
+        rec = self._find(s, kind, name)
+        if rec is None:
+            raise NotFound(f"{kind} {name} does not exist", code=f"{kind}_not_found")
+        return rec
+
+    def list(self, s: Session, kind: str, *, node: str | None, status: str | None, offset: int, limit: int):
+        q = select(Resource).where(Resource.kind == kind)
+        if node:
+            q = q.where(Resource.node == node)
+        if status:
+            q = q.where(Resource.status == status)
+        total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
+        rows = s.scalars(q.order_by(Resource.name).offset(offset).limit(limit)).all()
+        return rows, total
+
+    # The transaction of one request ---------------------------------------------------------------
+    def _prepare(self, s, job, principal, kind, name, spec, body, *, delete: bool) -> None:
+        key = resource_key(kind, name)
+        rec = self._find(s, kind, name)
+        lock_names = [key, *self._extra_locks(s, kind, rec, spec)]
+        with locks.held(s, *lock_names):
+            rec = self._find(s, kind, name)
+            self._check_busy(s, self._busy_keys(s, kind, name, rec, spec), key)
+            if delete:
+                if rec is None:
+                    raise NotFound(f"{kind} {name} does not exist", code=f"{kind}_not_found")
+                variables, limit = getattr(self, f"_delete_{kind}")(s, rec)
+                rec.status = ResourceStatus.DELETING
+                variables["resource_delete"] = True
+            else:
+                if rec is None:
+                    rec = Resource(
+                        id=new_id(),
+                        kind=kind,
+                        name=name,
+                        spec=body,
+                        generation=1,
+                        observed={},
+                        addresses={},
+                        created_at=utcnow(),
+                    )
+                    s.add(rec)
+                elif rec.spec != body or rec.status == ResourceStatus.DELETING:
+                    rec.spec = body
+                    rec.generation += 1
+                variables, limit = getattr(self, f"_put_{kind}")(s, rec, spec, principal)
+                rec.status = ResourceStatus.PENDING
+            rec.last_job_id, rec.updated_at, rec.error = job.id, utcnow(), None
+            variables["resource_generation"] = rec.generation
+            try:
+                s.flush()
+            except IntegrityError as exc:
+                raise Conflict(
+                    f"{kind} {name}: a value it claims is held by another resource ({exc.orig})"[:500],
+                    code="claim_conflict",
+                ) from None
+            entry = self.services.catalogue.get(PLAYBOOKS[kind])
+            validate_vars(entry, variables)
+            job.extra_vars, job.limit = variables, limit
+
+    def _extra_locks(self, s, kind, rec, spec) -> list[str]:
+        """What else the request reads and claims, locked with it (sorted, so no two wait on each other)."""
+        if kind == K.VM:
+            names = [locks.PLACEMENT]
+            if rec is not None:
+                names += [resource_key(K.SUBNET, n["subnet"]) for n in rec.addresses.get("nics") or []]
+            if spec is not None:
+                names += [resource_key(K.SUBNET, n.subnet) for n in spec.nics]
+                names += [resource_key(K.VOLUME, d.volume) for d in spec.disks]
+                if spec.public_ip:
+                    names.append(resource_key(K.PUBLIC_IP, spec.public_ip))
+            return names
+        if kind in (K.SUBNET, K.VPC):
+            vpc = (
+                spec.vpc
+                if (kind == K.SUBNET and spec)
+                else (rec.spec.get("vpc") if kind == K.SUBNET and rec else None)
+            )
+            names = [resource_key(K.VPC, vpc)] if vpc else []
+            return names + ([resource_key(PUBLIC, "pool")] if kind == K.VPC else [])
+        if kind == K.PUBLIC_IP:
+            return [resource_key(PUBLIC, "pool")]
+        return []
+
+    def _busy_keys(self, s, kind, name, rec, spec) -> list[str]:
+        """Resources whose running job blocks this request: its own, and for a VPC and its subnets
+        every one of them (the router's subnet list is one exact set)."""
+        keys = [resource_key(kind, name)]
+        vpc = None
+        if kind == K.VPC:
+            vpc = name
+        elif kind == K.SUBNET:
+            vpc = spec.vpc if spec is not None else (rec.spec.get("vpc") if rec else None)
+        if vpc:
+            keys.append(resource_key(K.VPC, vpc))
+            keys += [resource_key(K.SUBNET, sub.name) for sub in self._subnets_of(s, vpc)]
+        return keys
+
+    def _check_busy(self, s: Session, keys: Iterable[str], own: str) -> None:
+        running = s.execute(
+            select(Job.id, Job.status, Job.resource)
+            .where(Job.resource.in_(sorted(set(keys))), Job.status.in_(list(ACTIVE_STATUSES)))
+            .limit(1)
+        ).first()
+        if running is not None:
+            whose = "its" if running.resource == own else f"{running.resource}'s"
+            raise Conflict(
+                f"{own} is busy: {whose} job {running.id} is {running.status}; retry when it ends",
+                code="resource_busy",
+                headers={"Retry-After": BUSY_RETRY_AFTER},
+            )
+
+    # Helpers -----------------------------------------------------------------------------------
+    @staticmethod
+    def _find(s: Session, kind: str, name: str) -> Resource | None:
+        return s.scalars(select(Resource).where(Resource.kind == kind, Resource.name == name)).first()
+
+    def _require(self, s: Session, kind: str, name: str, loc: list, what: str) -> Resource:
+        rec = self._find(s, kind, name)
+        if rec is None or rec.status == ResourceStatus.DELETING:
+            raise _invalid(f"{'/'.join(map(str, loc))}: no {what} named {name}", loc)
+        return rec
+
+    @staticmethod
+    def _subnets_of(s: Session, vpc: str) -> list[Resource]:
+        subs = s.scalars(select(Resource).where(Resource.kind == K.SUBNET).order_by(Resource.name)).all()
+        return [r for r in subs if r.spec.get("vpc") == vpc and r.status != ResourceStatus.DELETING]
+
+    @staticmethod
+    def _claims(s: Session, scope: str) -> dict[str, str]:
+        rows = s.execute(
+            select(ResourceClaim.value, ResourceClaim.resource_id).where(ResourceClaim.scope == scope)
+        )
+        return {value: owner for value, owner in rows}
+
+    def _set_claims(self, s: Session, rec: Resource, wanted: list[tuple[str, str, list, str]]) -> None:
+        """Make ``rec``'s claims exactly ``wanted`` (scope, value, loc, what); a value another resource
+        holds is a 409 naming the field."""
+        mine = {
+            (c.scope, c.value): c
+            for c in s.scalars(select(ResourceClaim).where(ResourceClaim.resource_id == rec.id))
+        }
+        for scope, value, loc, what in wanted:
+            if (scope, value) in mine:
+                continue
+            owner = s.scalar(
+                select(ResourceClaim.resource_id).where(
+                    ResourceClaim.scope == scope, ResourceClaim.value == value
+                )
+            )
+            if owner is not None:
+                other = s.get(Resource, owner)
+                holder = f"{other.kind} {other.name}" if other else "another resource"
+                raise _conflict(
+                    f"{'/'.join(map(str, loc))}: {what} {value} is held by {holder}",
+                    loc,
+                    "unique",
+                    code="claim_conflict",
+                )
+            s.add(ResourceClaim(resource_id=rec.id, scope=scope, value=value))
+        keep = {(scope, value) for scope, value, _, _ in wanted}
+        for pair, claim in mine.items():
+            if pair not in keep:
+                s.delete(claim)
+
+    def service_node(self) -> str:
+        """Where volume and network jobs run: ``Settings.service_node``, else this API node when the
+        inventory has it in the service group, else the first host of that group."""
+        if self.settings.service_node:
+            return self.settings.service_node
+        inv = self.services.inventory
+        inv.refresh()
+        members = sorted(inv.members.get(self.settings.service_group, ()))
+        if self.settings.node_name in members:
+            return self.settings.node_name
+        if not members:
+            raise ApiError(
+                f"the job inventory has no host in group {self.settings.service_group} to run this job on",
+                status=503,
+                code="no_service_node",
+            )
+        return members[0]
+
+    def _public_network(self) -> ipaddress.IPv4Network | None:
+        net = self.settings.public_network
+        return ipaddress.IPv4Network(net["cidr"]) if net else None
+
+    def _vpc_vars(
+        self, s: Session, vpc: Resource, extra_subnet: Resource | None = None, without: str | None = None
+    ) -> dict[str, Any]:
+        subnets = [r.name for r in self._subnets_of(s, vpc.name) if r.name != without]
+        if extra_subnet is not None and extra_subnet.name not in subnets:
+            subnets.append(extra_subnet.name)
+        external = None
+        if self.settings.public_network and vpc.addresses.get("external_ip"):
+            external = {
+                "network": self.settings.public_network["name"],
+                "ip": vpc.addresses["external_ip"],
+                "gateway": self.settings.public_network["gateway"],
+            }
+        return {
+            "vpc_name": vpc.name,
+            "vpc_router": router_name(vpc.name),
+            "vpc_subnets": [{"switch": n} for n in sorted(subnets)],
+            "vpc_snat": sorted(subnets) if external else [],
+            "vpc_external": external,
+            "vpc_public": self._public_vars(),
+            "vpc_router_exists": True,
+        }
+
+    def _public_vars(self) -> dict[str, Any] | None:
+        net = self.settings.public_network
+        return {"name": net["name"], "cidr": net["cidr"], "gateway": net["gateway"]} if net else None
+
+    # Volumes -----------------------------------------------------------------------------------
+    def _put_volume(self, s, rec, spec: VolumeSpec, principal):
+        pool, _, image = rec.name.partition("/")
+        variables = {
+            "volume_pool": pool,
+            "volume_name": image,
+            "volume_size": spec.size,
+            "volume_state": "present",
+        }
+        if spec.features is not None:
+            variables["volume_features"] = spec.features
+        return variables, self.service_node()
+
+    def _delete_volume(self, s, rec):
+        users = [
+            vm.name for vm in self._vms(s) if rec.name in [d["volume"] for d in vm.spec.get("disks") or []]
+        ]
+        if users:
+            raise _conflict(
+                f"volume {rec.name} is attached to VM {', '.join(users)}; detach it first",
+                ["name"],
+                "in_use",
+                code="resource_in_use",
+            )
+        pool, _, image = rec.name.partition("/")
+        return {"volume_pool": pool, "volume_name": image, "volume_state": "absent"}, self.service_node()
+
+    @staticmethod
+    def _vms(s: Session) -> list[Resource]:
+        return list(s.scalars(select(Resource).where(Resource.kind == K.VM)).all())
+
+    # VPCs and subnets ------------------------------------------------------------------------------
+    def _put_vpc(self, s, rec, spec: VpcSpec, principal):
+        net = self._public_network()
+        if net is not None and not rec.addresses.get("external_ip"):
+            rec.addresses = {
+                **rec.addresses,
+                "external_ip": self._free_ip(s, PUBLIC, net, self._public_reserved()),
+            }
+        wanted = [(f"ip:{PUBLIC}", rec.addresses["external_ip"], ["name"], "public address")] if net else []
+        self._set_claims(s, rec, wanted)
+        return {**self._vpc_vars(s, rec), "vpc_state": "present"}, self.service_node()
+
+    def _delete_vpc(self, s, rec):
+        subnets = [r.name for r in self._subnets_of(s, rec.name)]
+        if subnets:
+            raise _conflict(
+                f"VPC {rec.name} has subnets {', '.join(subnets)}; delete them first",
+                ["name"],
+                "in_use",
+                code="resource_in_use",
+            )
+        return {**self._vpc_vars(s, rec), "vpc_state": "absent"}, self.service_node()
+
+    def _put_subnet(self, s, rec, spec: SubnetSpec, principal):
+        vpc = self._require(s, K.VPC, spec.vpc, ["vpc"], "VPC")
+        cidr = ipaddress.IPv4Network(spec.cidr)
+        for other in self._subnets_of(s, spec.vpc):
+            if other.id != rec.id and cidr.overlaps(ipaddress.IPv4Network(other.spec["cidr"])):
+                raise _conflict(
+                    f"cidr: {cidr} overlaps {other.spec['cidr']} of subnet {other.name} in VPC {spec.vpc}",
+                    ["cidr"],
+                    "overlap",
+                )
+        ports = [v for v, owner in self._claims(s, f"ip:{rec.name}").items() if owner != rec.id]
+        if ports and rec.addresses.get("cidr") not in (None, str(cidr)):
+            raise _conflict(
+                f"cidr: subnet {rec.name} has ports ({', '.join(sorted(ports))}); its CIDR cannot change",
+                ["cidr"],
+                "in_use",
+            )
+        if rec.addresses.get("vpc") not in (None, spec.vpc):
+            raise _conflict(
+                f"vpc: subnet {rec.name} is in VPC {rec.addresses['vpc']}; delete and create it again",
+                ["vpc"],
+                "immutable",
+            )
+        rec.addresses = {"cidr": str(cidr), "gateway_ip": spec.gateway_ip, "vpc": spec.vpc}
+        self._set_claims(
+            s,
+            rec,
+            [
+                (f"cidr:{spec.vpc}", str(cidr), ["cidr"], "CIDR"),
+                (f"ip:{rec.name}", spec.gateway_ip, ["gateway_ip"], "address"),
+            ],
+        )
+        variables = {
+            **self._vpc_vars(s, vpc, extra_subnet=rec),
+            "subnet_name": rec.name,
+            "subnet_cidr": str(cidr),
+            "subnet_gateway_ip": spec.gateway_ip,
+            "subnet_dhcp": spec.dhcp,
+            "subnet_dns_servers": spec.dns_servers,
+            "subnet_state": "present",
+        }
+        return variables, self.service_node()
+
+    def _delete_subnet(self, s, rec):
+        ports = sorted(v for v, owner in self._claims(s, f"ip:{rec.name}").items() if owner != rec.id)
+        if ports:
+            raise _conflict(
+                f"subnet {rec.name} has ports ({', '.join(ports)}); delete their VMs first",
+                ["name"],
+                "in_use",
+                code="resource_in_use",
+            )
+        vpc = self._find(s, K.VPC, rec.spec["vpc"])
+        variables = {
+            "subnet_name": rec.name,
+            "subnet_state": "absent",
+            "subnet_cidr": rec.spec["cidr"],
+            "subnet_gateway_ip": rec.spec.get("gateway_ip"),
+            "subnet_dhcp": False,
+            "subnet_dns_servers": [],
+        }
+        if vpc is not None:
+            variables.update(self._vpc_vars(s, vpc, without=rec.name))
+        else:
+            variables.update(
+                {
+                    "vpc_name": rec.spec["vpc"],
+                    "vpc_router": router_name(rec.spec["vpc"]),
+                    "vpc_subnets": [],
+                    "vpc_snat": [],
+                    "vpc_external": None,
+                    "vpc_public": None,
+                    "vpc_router_exists": False,
+                }
+            )
+        return variables, self.service_node()
+
+    # Security groups and public IPs ------------------------------------------------------------------
+    def _put_security_group(self, s, rec, spec: SecurityGroupSpec, principal):
+        for i, rule in enumerate(spec.rules):
+            if rule.remote_group and rule.remote_group != rec.name:
+                self._require(
+                    s, K.SECURITY_GROUP, rule.remote_group, ["rules", i, "remote_group"], "security group"
+                )
+        rules = [r.model_dump(exclude_none=True) for r in spec.rules]
+        return {"sg_name": rec.name, "sg_rules": rules, "sg_state": "present"}, self.service_node()
+
+    def _delete_security_group(self, s, rec):
+        users = [
+            vm.name
+            for vm in self._vms(s)
+            if any(rec.name in (n.get("security_groups") or []) for n in vm.spec.get("nics") or [])
+        ]
+        users += [
+            f"security group {g.name}"
+            for g in s.scalars(
+                select(Resource).where(Resource.kind == K.SECURITY_GROUP, Resource.id != rec.id)
+            )
+            if any(r.get("remote_group") == rec.name for r in g.spec.get("rules") or [])
+        ]
+        if users:
+            raise _conflict(
+                f"security group {rec.name} is used by {', '.join(users)}",
+                ["name"],
+                "in_use",
+                code="resource_in_use",
+            )
+        return {"sg_name": rec.name, "sg_rules": [], "sg_state": "absent"}, self.service_node()
+
+    def _public_reserved(self) -> set[str]:
+        return {self.settings.public_network["gateway"]} if self.settings.public_network else set()
+
+    def _put_public_ip(self, s, rec, spec: PublicIpSpec, principal):
+        net = self._public_network()
+        if net is None:
+            raise _conflict(
+                "the cloud has no public network (SCLOUD_API_PUBLIC_NETWORK)",
+                ["address"],
+                "no_public_network",
+            )
+        address = ipaddress.IPv4Address(spec.address)
+        if (
+            address not in net
+            or address in (net.network_address, net.broadcast_address)
+            or str(address) in self._public_reserved()
+        ):
+            raise Invalid(
+                f"address: {address} is not a free host address of the public network {net}",
+                errors=[_err(["address"], "public_network", f"must be a host of {net}, not its gateway")],
+            )
+        bound = rec.addresses.get("bound_to")
+        if bound and rec.addresses.get("address") not in (None, str(address)):
+            raise _conflict(
+                f"address: public IP {rec.name} is bound to VM {bound}; unbind it to change its address",
+                ["address"],
+                "bound",
+            )
+        rec.addresses = {**rec.addresses, "address": str(address)}
+        self._set_claims(s, rec, [(f"ip:{PUBLIC}", str(address), ["address"], "public address")])
+        return {"pip_name": rec.name, "pip_address": str(address)}, self.service_node()
+
+    def _delete_public_ip(self, s, rec):
+        bound = self._claims(s, "bound").get(rec.name)
+        if bound is not None:
+            vm = s.get(Resource, bound)
+            raise _conflict(
+                f"public IP {rec.name} is bound to VM {vm.name if vm else bound}; unbind it first",
+                ["name"],
+                "in_use",
+                code="resource_in_use",
+            )
+        return {"pip_name": rec.name, "pip_address": rec.addresses.get("address", "")}, self.service_node()
+
+    # VMs -------------------------------------------------------------------------------------------
+    def _put_vm(self, s, rec: Resource, spec: VmSpec, principal: Principal):
+        if (spec.placement.node or spec.placement.set) and not principal.can("admin"):
+            raise Forbidden("placement.node and placement.set are for admins", code="insufficient_role")
+        claims: list[tuple[str, str, list, str]] = []
+        for i, disk in enumerate(spec.disks):
+            vol = self._require(s, K.VOLUME, disk.volume, ["disks", i, "volume"], "volume")
+            if not vol.spec.get("shareable"):
+                claims.append(("attach", disk.volume, ["disks", i, "volume"], "the attachment of volume"))
+        old_nics = rec.addresses.get("nics") or []
+        nics = []
+        for i, nic in enumerate(spec.nics):
+            sub = self._require(s, K.SUBNET, nic.subnet, ["nics", i, "subnet"], "subnet")
+            for j, sg in enumerate(nic.security_groups):
+                self._require(s, K.SECURITY_GROUP, sg, ["nics", i, "security_groups", j], "security group")
+            prev = old_nics[i] if i < len(old_nics) and old_nics[i]["subnet"] == nic.subnet else None
+            net = ipaddress.IPv4Network(sub.spec["cidr"])
+            if nic.ip is not None:
+                ip = ipaddress.IPv4Address(nic.ip)
+                if ip not in net or ip in (net.network_address, net.broadcast_address):
+                    raise Invalid(
+                        f"nics/{i}/ip: {ip} is not a host address of subnet {nic.subnet} ({net})",
+                        errors=[_err(["nics", i, "ip"], "subnet", f"must be a host of {net}")],
+                    )
+                ip = str(ip)
+            elif prev is not None:
+                ip = prev["ip"]
+            else:
+                ip = self._free_ip(s, nic.subnet, net, {n["ip"] for n in nics if n["subnet"] == nic.subnet})
+            mac = prev["mac"] if prev else self._new_mac(s)
+            nics.append(
+                {
+                    "port": f"{rec.name}-eth{i}",
+                    "subnet": nic.subnet,
+                    "ip": ip,
+                    "mac": mac,
+                    "security_groups": list(nic.security_groups),
+                    "vpc": sub.spec["vpc"],
+                }
+            )
+            claims.append((f"ip:{nic.subnet}", ip, ["nics", i, "ip"], "address"))
+            claims.append(("mac", mac, ["nics", i], "MAC"))
+        floating, release = None, []
+        old_pip = rec.addresses.get("public_ip")
+        if spec.public_ip is not None:
+            pip = self._require(s, K.PUBLIC_IP, spec.public_ip, ["public_ip"], "public IP")
+            vpc = self._find(s, K.VPC, nics[0]["vpc"])
+            if vpc is None or not vpc.addresses.get("external_ip"):
+                raise _conflict(
+                    f"public_ip: VPC {nics[0]['vpc']} has no external gateway (no public network)",
+                    ["public_ip"],
+                    "no_public_network",
+                )
+            claims.append(("bound", spec.public_ip, ["public_ip"], "the binding of public IP"))
+            floating = {
+                "router": router_name(vpc.name),
+                "address": pip.addresses["address"],
+                "port": nics[0]["port"],
+                "name": spec.public_ip,
+            }
+        if old_pip and (floating is None or old_pip["address"] != floating["address"]):
+            release.append({"router": old_pip["router"], "address": old_pip["address"]})
+        self._set_claims(s, rec, claims)
+        self._place(s, rec, spec)
+        self._rebind_public_ips(s, rec, old_pip, floating)
+        rec.addresses = {"nics": nics, "public_ip": floating}
+        variables = {
+            **self._vm_vars(rec.name, nics, old_nics[len(nics) :], floating, release),
+            "vm_state": spec.state,
+            "vm_vcpus": spec.vcpus,
+            "vm_memory": f"{spec.memory_mb}M",
+            "vm_virt_type": spec.virt_type,
+            "vm_boot": spec.boot.model_dump(exclude_none=True) if spec.boot else None,
+            "vm_disks": self._disk_vars(spec.disks),
+        }
+        return variables, rec.node
+
+    def _rebind_public_ips(self, s, rec, old, new) -> None:
+        """Keep each public IP record's ``bound_to`` in step with the VM's binding."""
+        if old and (new is None or old["name"] != new["name"]):
+            pip = self._find(s, K.PUBLIC_IP, old["name"])
+            if pip is not None:
+                pip.addresses = {k: v for k, v in pip.addresses.items() if k != "bound_to"}
+        if new is not None:
+            pip = self._find(s, K.PUBLIC_IP, new["name"])
+            pip.addresses = {**pip.addresses, "bound_to": rec.name}
+
+    @staticmethod
+    def _vm_vars(name, nics, gone, floating, release) -> dict[str, Any]:
+        """The variables of vm.yml, in the shapes of the modules' options."""
+        return {
+            "vm_name": name,
+            "vm_ports": [
+                {
+                    "switch": n["subnet"],
+                    "name": n["port"],
+                    "mac": n["mac"],
+                    "ips": [n["ip"]],
+                    "security_groups": n["security_groups"],
+                }
+                for n in nics
+            ],
+            "vm_domain_nics": [{"ovn_port": n["port"], "mac": n["mac"]} for n in nics],
+            "vm_detach_ports": [{"switch": n["subnet"], "name": n["port"], "state": "absent"} for n in gone],
+            "vm_floating": {k: floating[k] for k in ("router", "address", "port")} if floating else None,
+            "vm_floating_release": release,
+        }
+
+    def _disk_vars(self, disks) -> list[dict[str, Any]]:
+        out = []
+        for i, disk in enumerate(disks):
+            pool, _, image = disk.volume.partition("/")
+            out.append(
+                {
+                    "target": f"vd{chr(ord('a') + i)}",
+                    "rbd": {"pool": pool, "image": image, "user": self.settings.vm_ceph_user},
+                }
+            )
+        return out
+
+    def _delete_vm(self, s, rec):
+        nics = rec.addresses.get("nics") or []
+        pip = rec.addresses.get("public_ip")
+        self._rebind_public_ips(s, rec, pip, None)
+        release = [{"router": pip["router"], "address": pip["address"]}] if pip else []
+        variables = {
+            **self._vm_vars(rec.name, [], nics, None, release),
+            "vm_state": "absent",
+            "vm_vcpus": 1,
+            "vm_memory": "64M",
+            "vm_virt_type": "auto",
+            "vm_boot": None,
+            "vm_disks": [],
+        }
+        if rec.node is None:  # never placed: nothing on any node
+            return variables, self.service_node()
+        return variables, rec.node
+
+    def _new_mac(self, s: Session) -> str:
+        taken = self._claims(s, "mac")
+        while True:
+            # Locally administered, unicast (0x02 bit set, 0x01 clear): never a vendor's address.
+            mac = "0a:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(5))
+            if mac not in taken:
+                return mac
+
+    def _free_ip(self, s: Session, scope: str, net: ipaddress.IPv4Network, also_taken: set[str]) -> str:
+        taken = set(self._claims(s, f"ip:{scope}")) | set(also_taken)
+        for host in net.hosts():
+            if str(host) not in taken:
+                return str(host)
+        raise _conflict(
+            f"no free address left in {net} ({scope})", ["nics"], "exhausted", code="addresses_exhausted"
+        )
+
+    # Placement -------------------------------------------------------------------------------------
+    def _place(self, s: Session, rec: Resource, spec: VmSpec) -> None:
+        """Place a new VM, or check that its node can take its new size; claims its vCPUs and memory."""
+        group = spec.placement.group
+        request = scheduler.Request(
+            vcpus=spec.vcpus,
+            memory_mb=spec.memory_mb,
+            group=group,
+            policy=spec.placement.policy,
+            node=spec.placement.node,
+            set_name=spec.placement.set,
+        )
+        hosts = self.host_states(s, exclude=rec.id)
+        if rec.node is not None:
+            mine = [h for h in hosts if h.name == rec.node]
+            if mine:
+                host = mine[0]
+                request = scheduler.Request(vcpus=spec.vcpus, memory_mb=spec.memory_mb)
+                try:
+                    scheduler.schedule([host], request, self.scheduler_config())
+                except scheduler.NoValidHost as exc:
+                    raise Conflict(
+                        f"VM {rec.name} cannot grow on its node {rec.node}: {exc.message}",
+                        code="no_capacity",
+                        errors=[_err(["memory_mb"], "capacity", exc.message)],
+                    ) from None
+        else:
+            try:
+                decision = scheduler.schedule(hosts, request, self.scheduler_config())
+            except scheduler.NoValidHost as exc:
+                raise Conflict(
+                    exc.message, code="no_capacity", errors=[_err(["placement"], exc.filter, exc.message)]
+                ) from None
+            except ValueError as exc:
+                raise Invalid(str(exc), errors=[_err(["placement"], "value", str(exc))]) from None
+            rec.node = decision.node
+            rec.placement = {**decision.reasons, "node": decision.node, "at": utcnow().isoformat()}
+        rec.vcpus, rec.memory_mb, rec.affinity_group = spec.vcpus, spec.memory_mb, group
+
+    def scheduler_config(self) -> scheduler.SchedulerConfig:
+        st = self.settings
+        return scheduler.SchedulerConfig(
+            cpu_allocation_ratio=st.cpu_allocation_ratio,
+            ram_allocation_ratio=st.ram_allocation_ratio,
+            reserved_host_memory_mb=st.reserved_host_memory_mb,
+            weigher=st.scheduler_weigher,
+        )
+
+    @staticmethod
+    def host_states(s: Session, exclude: str | None = None) -> list[scheduler.HostState]:
+        """Every known node with the vCPUs and memory its placed VMs claim, and its affinity groups:
+        two aggregate queries, whatever the number of VMs."""
+        vm = (Resource.kind == K.VM) & Resource.node.is_not(None)
+        if exclude is not None:
+            vm = vm & (Resource.id != exclude)
+        used = {
+            n: (c or 0, m or 0)
+            for n, c, m in s.execute(
+                select(Resource.node, func.sum(Resource.vcpus), func.sum(Resource.memory_mb))
+                .where(vm)
+                .group_by(Resource.node)
+            )
+        }
+        groups: dict[str, dict[str, int]] = {}
+        for node, group, count in s.execute(
+            select(Resource.node, Resource.affinity_group, func.count())
+            .where(vm & Resource.affinity_group.is_not(None))
+            .group_by(Resource.node, Resource.affinity_group)
+        ):
+            groups.setdefault(node, {})[group] = count
+        return [
+            scheduler.HostState(
+                name=n.name,
+                roles=frozenset(n.roles or ()),
+                set_name=n.set_name,
+                vcpus=n.vcpus,
+                memory_mb=n.memory_mb,
+                used_vcpus=int(used.get(n.name, (0, 0))[0]),
+                used_memory_mb=int(used.get(n.name, (0, 0))[1]),
+                up=n.up,
+                draining=n.draining,
+                groups=groups.get(n.name, {}),
+            )
+            for n in s.scalars(select(Node).order_by(Node.name))
+        ]
+
+
+# What the routes show of a record -----------------------------------------------------------------
+def public_view(rec: Resource, links: Callable[[Resource], dict[str, str]] | None = None) -> dict[str, Any]:
+    drift = rec.kind == K.VM and bool(rec.observed) and _vm_drift(rec)
+    return {
+        "kind": rec.kind,
+        "name": rec.name,
+        "spec": rec.spec,
+        "status": rec.status,
+        "observed": rec.observed,
+        "drift": drift,
+        "node": rec.node,
+        "addresses": rec.addresses,
+        "placement": rec.placement,
+        "generation": rec.generation,
+        "observed_generation": rec.observed_generation,
+        "last_job_id": rec.last_job_id,
+        "error": rec.error,
+        "created_at": rec.created_at,
+        "updated_at": rec.updated_at,
+        "observed_at": rec.observed_at,
+        "links": {
+            "self": f"/v1/{PATHS[rec.kind]}/{rec.name}",
+            **({"last_job": f"/v1/jobs/{rec.last_job_id}"} if rec.last_job_id else {}),
+        },
+    }
+
+
+def _vm_drift(rec: Resource) -> list[str] | bool:
+    """What the engine showed that the spec does not want (empty: in step)."""
+    obs, spec = rec.observed, rec.spec
+    wanted = "running" if spec.get("state", "running") == "running" else "shutoff"
+    diffs = []
+    if not obs.get("exists", True):
+        diffs.append("the domain does not exist on its node")
+    elif obs.get("state") and obs["state"] != wanted:
+        diffs.append(f"state {obs['state']}, wanted {wanted}")
+    return bool(diffs)

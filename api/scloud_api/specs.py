@@ -1,0 +1,234 @@
+"""What a caller may ask of a cloud resource: the bodies of ``PUT /v1/<kind>/{name}``.
+
+Each model is closed (``extra="forbid"``) and checks what it can alone (ranges, formats, CIDRs);
+what needs the registry (a subnet that exists, a CIDR that overlaps another of the VPC, a public IP
+already bound) is checked by ``registry.py`` under the resource's lock, before any job starts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+VolumeRef = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}/[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+]
+SIZE_PATTERN = r"^[0-9]+(\.[0-9]+)?\s*([KMGTPE]i?B?|[kmgtpe]|B)?$"
+CALLBACK = Field(None, max_length=2000, description="Where to POST the job on each terminal state.")
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    callback_url: str | None = CALLBACK
+
+
+class VolumeSpec(_Spec):
+    """An RBD image ``pool/name``."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"size": "10G"}]})
+
+    size: Annotated[int, Field(ge=1)] | Annotated[str, Field(pattern=SIZE_PATTERN)] = Field(
+        ..., description="Bytes, or a size with a unit (10G, 512M)."
+    )
+    features: (
+        list[Literal["layering", "exclusive-lock", "object-map", "fast-diff", "deep-flatten"]] | None
+    ) = Field(None, description="RBD image features.")
+    shareable: bool = Field(False, description="May be attached to several VMs at once.")
+
+
+class VpcSpec(_Spec):
+    """A VPC: an OVN logical router joining its subnets."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{}]})
+
+    description: str = Field("", max_length=255)
+
+
+class SubnetSpec(_Spec):
+    """A subnet of a VPC: an OVN logical switch with DHCP, attached to the VPC's router."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"vpc": "blue", "cidr": "10.10.1.0/24"}]}
+    )
+
+    vpc: Name
+    cidr: str = Field(..., max_length=43, description="IPv4 network, e.g. 10.10.1.0/24 (/16 to /29).")
+    gateway_ip: str | None = Field(None, description="The router's address on it; default: the first host.")
+    dhcp: bool = True
+    dns_servers: list[str] = Field(default_factory=list, max_length=4)
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            net = ipaddress.IPv4Network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not an IPv4 network with its host bits zero ({exc})") from None
+        if not 16 <= net.prefixlen <= 29:
+            raise ValueError(f"{value}: the prefix length must be /16 to /29")
+        return str(net)
+
+    @field_validator("dns_servers")
+    @classmethod
+    def _dns(cls, value: list[str]) -> list[str]:
+        return [str(ipaddress.IPv4Address(v)) for v in value]
+
+    @model_validator(mode="after")
+    def _gateway(self) -> SubnetSpec:
+        net = ipaddress.IPv4Network(self.cidr)
+        if self.gateway_ip is None:
+            self.gateway_ip = str(net.network_address + 1)
+        else:
+            try:
+                gw = ipaddress.IPv4Address(self.gateway_ip)
+            except ValueError:
+                raise ValueError(f"gateway_ip {self.gateway_ip!r} is not an IPv4 address") from None
+            if gw not in net or gw in (net.network_address, net.broadcast_address):
+                raise ValueError(f"gateway_ip {gw} is not a host address of {net}")
+            self.gateway_ip = str(gw)
+        return self
+
+
+class SecurityGroupRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    direction: Literal["ingress", "egress"] = "ingress"
+    protocol: Literal["any", "tcp", "udp", "icmp"] = "any"
+    port_range: str | None = Field(None, pattern=r"^[0-9]{1,5}(-[0-9]{1,5})?$")
+    remote_cidr: str | None = None
+    remote_group: Name | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> SecurityGroupRule:
+        if self.port_range is not None:
+            if self.protocol not in ("tcp", "udp"):
+                raise ValueError("port_range needs protocol tcp or udp")
+            lo, _, hi = self.port_range.partition("-")
+            if not 1 <= int(lo) <= int(hi or lo) <= 65535:
+                raise ValueError(f"port_range {self.port_range}: ports 1-65535, low before high")
+        if self.remote_cidr is not None and self.remote_group is not None:
+            raise ValueError("give at most one of remote_cidr and remote_group")
+        if self.remote_cidr is not None:
+            try:
+                self.remote_cidr = str(ipaddress.ip_network(self.remote_cidr, strict=False))
+            except ValueError:
+                raise ValueError(f"remote_cidr {self.remote_cidr!r} is not a network") from None
+        return self
+
+
+class SecurityGroupSpec(_Spec):
+    """Allowed traffic of the ports that join it (OVN port group and ACLs); nothing else passes."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"rules": [{"protocol": "icmp"}, {"direction": "egress"}]}]},
+    )
+
+    rules: list[SecurityGroupRule] = Field(default_factory=list, max_length=200)
+
+
+class PublicIpSpec(_Spec):
+    """A public (floating) IPv4 address of the cloud; bound to a VM through the VM's ``public_ip``."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"address": "192.0.2.10"}]})
+
+    address: str
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        try:
+            return str(ipaddress.IPv4Address(value))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IPv4 address") from None
+
+
+class Nic(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subnet: Name
+    security_groups: list[Name] = Field(default_factory=list, max_length=16)
+    ip: str | None = Field(None, description="Fixed address in the subnet; default: the next free one.")
+
+    @field_validator("ip")
+    @classmethod
+    def _ip(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(ipaddress.IPv4Address(value))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IPv4 address") from None
+
+
+class Disk(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    volume: VolumeRef = Field(..., description="A volume of the registry, pool/name.")
+
+
+class Boot(BaseModel):
+    """Direct kernel boot from files on the compute node (images come as their own resource)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kernel: str = Field(..., pattern=r"^/[^\x00]{0,4095}$")
+    initrd: str | None = Field(None, pattern=r"^/[^\x00]{0,4095}$")
+    cmdline: str | None = Field(None, max_length=2048)
+
+
+class Placement(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    group: Name | None = Field(None, description="Affinity group of VMs.")
+    policy: Literal["anti-affinity", "affinity"] | None = None
+    node: Name | None = Field(None, description="Admins only: only this node.")
+    set: Name | None = Field(None, description="Admins only: only nodes of this set.")
+
+    @model_validator(mode="after")
+    def _policy(self) -> Placement:
+        if (self.group is None) != (self.policy is None):
+            raise ValueError("group and policy go together")
+        return self
+
+
+class VmSpec(_Spec):
+    """A VM: placed by the scheduler on a compute node, where its job runs ``libvirt_domain``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "vcpus": 1,
+                    "memory_mb": 256,
+                    "disks": [{"volume": "volumes-hdd/web1-root"}],
+                    "nics": [{"subnet": "blue-web", "security_groups": ["web"]}],
+                    "placement": {"group": "web", "policy": "anti-affinity"},
+                }
+            ]
+        },
+    )
+
+    state: Literal["running", "shutoff"] = "running"
+    vcpus: int = Field(1, ge=1, le=64)
+    memory_mb: int = Field(512, ge=64, le=1_048_576)
+    virt_type: Literal["auto", "kvm", "qemu"] = "auto"
+    boot: Boot | None = None
+    disks: list[Disk] = Field(default_factory=list, max_length=16)
+    nics: list[Nic] = Field(default_factory=list, max_length=8)
+    public_ip: Name | None = Field(None, description="A public IP of the registry, bound to the first NIC.")
+    placement: Placement = Field(default_factory=Placement)
+
+    @model_validator(mode="after")
+    def _refs(self) -> VmSpec:
+        volumes = [d.volume for d in self.disks]
+        if len(set(volumes)) != len(volumes):
+            raise ValueError("a volume is listed twice in disks")
+        if self.public_ip is not None and not self.nics:
+            raise ValueError("public_ip needs a NIC to bind to")
+        return self
