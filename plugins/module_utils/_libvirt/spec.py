@@ -32,6 +32,7 @@ def default_secret_uuid(user):
     """The secret of Ceph user ``user`` as libvirt_secret creates it for usage ``client.USER secret``."""
     return secret_uuid("ceph", f"client.{user} secret")
 
+
 MIN_MEMORY = 1024**2  # 1 MiB: below that QEMU cannot even load its firmware
 MAC_PREFIX = "52:54:00"  # QEMU's OUI, what libvirt itself uses for generated MACs
 UUID_NAMESPACE = uuidlib.UUID("6b1f3c2e-2a2d-4f4e-9a59-5c10d5ac0001")
