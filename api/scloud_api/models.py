@@ -208,6 +208,10 @@ class Resource(Base):
     __table_args__ = (
         UniqueConstraint("kind", "name", name="uq_resources_kind_name"),
         Index("ix_resources_node", "node"),
+        # Placement reads only these: what the VMs claim per node (a covering index), and where the
+        # VMs of one affinity group are.
+        Index("ix_resources_claims", "kind", "node", "vcpus", "memory_mb"),
+        Index("ix_resources_group", "kind", "affinity_group", "node"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

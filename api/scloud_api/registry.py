@@ -773,7 +773,7 @@ class Registry:
             node=spec.placement.node,
             set_name=spec.placement.set,
         )
-        hosts = self.host_states(s, exclude=rec.id)
+        hosts = self.host_states(s, group=group, minus=rec if rec.node is not None else None)
         if rec.node is not None:
             mine = [h for h in hosts if h.name == rec.node]
             if mine:
@@ -810,41 +810,51 @@ class Registry:
         )
 
     @staticmethod
-    def host_states(s: Session, exclude: str | None = None) -> list[scheduler.HostState]:
-        """Every known node with the vCPUs and memory its placed VMs claim, and its affinity groups:
-        two aggregate queries, whatever the number of VMs."""
-        vm = (Resource.kind == K.VM) & Resource.node.is_not(None)
-        if exclude is not None:
-            vm = vm & (Resource.id != exclude)
+    def host_states(
+        s: Session, group: str | None = None, minus: Resource | None = None
+    ) -> list[scheduler.HostState]:
+        """Every known node with what its placed VMs claim (one aggregate query on a covering index)
+        and, for an affinity ``group``, how many of the group's VMs it holds; ``minus``: a VM whose
+        own claim does not count (it is being resized on its node)."""
         used = {
-            n: (c or 0, m or 0)
-            for n, c, m in s.execute(
+            node: [int(c or 0), int(m or 0)]
+            for node, c, m in s.execute(
                 select(Resource.node, func.sum(Resource.vcpus), func.sum(Resource.memory_mb))
-                .where(vm)
+                .where(Resource.kind == K.VM, Resource.node.is_not(None))
                 .group_by(Resource.node)
             )
         }
-        groups: dict[str, dict[str, int]] = {}
-        for node, group, count in s.execute(
-            select(Resource.node, Resource.affinity_group, func.count())
-            .where(vm & Resource.affinity_group.is_not(None))
-            .group_by(Resource.node, Resource.affinity_group)
-        ):
-            groups.setdefault(node, {})[group] = count
+        if minus is not None and minus.node in used:
+            used[minus.node][0] -= minus.vcpus or 0
+            used[minus.node][1] -= minus.memory_mb or 0
+        members: dict[str, int] = {}
+        if group is not None:
+            for node, count in s.execute(
+                select(Resource.node, func.count())
+                .where(Resource.kind == K.VM, Resource.affinity_group == group, Resource.node.is_not(None))
+                .group_by(Resource.node)
+            ):
+                members[node] = count
+            if minus is not None and minus.affinity_group == group and members.get(minus.node):
+                members[minus.node] -= 1
+        nodes = s.execute(
+            select(Node.name, Node.roles, Node.set_name, Node.vcpus, Node.memory_mb, Node.up, Node.draining)
+        )
+        zero = (0, 0)
         return [
             scheduler.HostState(
-                name=n.name,
-                roles=frozenset(n.roles or ()),
-                set_name=n.set_name,
-                vcpus=n.vcpus,
-                memory_mb=n.memory_mb,
-                used_vcpus=int(used.get(n.name, (0, 0))[0]),
-                used_memory_mb=int(used.get(n.name, (0, 0))[1]),
-                up=n.up,
-                draining=n.draining,
-                groups=groups.get(n.name, {}),
+                name=name,
+                roles=frozenset(roles or ()),
+                set_name=set_name,
+                vcpus=vcpus,
+                memory_mb=memory_mb,
+                used_vcpus=used.get(name, zero)[0],
+                used_memory_mb=used.get(name, zero)[1],
+                up=up,
+                draining=draining,
+                groups={group: members[name]} if name in members else {},
             )
-            for n in s.scalars(select(Node).order_by(Node.name))
+            for name, roles, set_name, vcpus, memory_mb, up, draining in nodes
         ]
 
 

@@ -55,6 +55,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("kind", "name", name="uq_resources_kind_name"),
     )
     op.create_index("ix_resources_node", "resources", ["node"])
+    op.create_index("ix_resources_claims", "resources", ["kind", "node", "vcpus", "memory_mb"])
+    op.create_index("ix_resources_group", "resources", ["kind", "affinity_group", "node"])
     op.create_table(
         "resource_claims",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -70,6 +72,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("resource_claims")
+    op.drop_index("ix_resources_group", table_name="resources")
+    op.drop_index("ix_resources_claims", table_name="resources")
     op.drop_index("ix_resources_node", table_name="resources")
     op.drop_table("resources")
     op.drop_table("nodes")
