@@ -64,6 +64,20 @@ def _converge(c, method, path, body=None, retry_busy=60) -> dict:
         return job
 
 
+def _converge_all(c, method, requests: dict[str, dict | None]) -> dict[str, dict]:
+    """Requests on distinct resources at once (each its own lock), then their jobs, which must succeed."""
+    ids = {}
+    for path, body in requests.items():
+        r = c.request(method, path, json=body)
+        assert r.status_code == 202, (path, r.text)
+        ids[path] = r.json()["id"]
+    jobs = {}
+    for path, job_id in ids.items():
+        jobs[path] = _wait(c, job_id)
+        assert jobs[path]["status"] == "successful", (path, _failures(c, jobs[path]))
+    return jobs
+
+
 def _domains() -> dict[str, list[str]]:
     """Every domain of this test on each node, as libvirt lists them."""
     out = {}
@@ -131,14 +145,7 @@ def test_the_cloud_through_the_vip(operator, guest):
     assert {f"{P}-vol1", f"{P}-vol2"} <= set(images)
 
     # Six VMs, two anti-affinity groups of three, each request through the VIP (any replica).
-    jobs = {}
-    for name in VMS:
-        r = c.put(f"/v1/vms/{name}", json=_vm_spec(name))
-        assert r.status_code == 202, r.text
-        jobs[name] = r.json()["id"]
-    for name, job_id in jobs.items():
-        job = _wait(c, job_id)
-        assert job["status"] == "successful", (name, _failures(c, job))
+    _converge_all(c, "PUT", {f"/v1/vms/{n}": _vm_spec(n) for n in VMS})
     created = time.monotonic() - started
     records = {name: c.get(f"/v1/vms/{name}").json() for name in VMS}
     domains = _domains()
@@ -152,8 +159,7 @@ def test_the_cloud_through_the_vip(operator, guest):
     assert all(records[vm]["placement"]["filters"] for vm in VMS)
 
     # The same PUTs again, through whichever replicas answer: nothing changes, nothing doubles.
-    for name in VMS:
-        job = _converge(c, "PUT", f"/v1/vms/{name}", _vm_spec(name))
+    for name, job in _converge_all(c, "PUT", {f"/v1/vms/{n}": _vm_spec(n) for n in VMS}).items():
         assert sum(h["changed"] for h in job["hosts"].values()) == 0, (name, job["hosts"])
     assert _domains() == domains
 
@@ -199,8 +205,7 @@ def test_the_cloud_through_the_vip(operator, guest):
     assert c.delete(f"/v1/volumes/{POOL}/{P}-vol2").status_code == 409
 
     # Everything deleted: nothing left in libvirt, Ceph or OVN.
-    for name in VMS:
-        _converge(c, "DELETE", f"/v1/vms/{name}")
+    _converge_all(c, "DELETE", {f"/v1/vms/{n}": None for n in VMS})
     _converge(c, "DELETE", f"/v1/public-ips/{P}-ip")
     for vol in ("vol1", "vol2"):
         _converge(c, "DELETE", f"/v1/volumes/{POOL}/{P}-{vol}")
