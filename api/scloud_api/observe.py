@@ -61,3 +61,27 @@ def _apply_nodes(s: Session, reported: dict[str, Any], dark: dict[str, Any]) -> 
         node = s.get(Node, name)
         if node is not None:
             node.up, node.refreshed_at = False, now
+    # Reconciliation: what each node's libvirtd shows of the VMs the registry placed there. A VM whose
+    # job is still pending is its job's to report.
+    seen = {name: info.get("domains") for name, info in reported.items() if isinstance(info, dict)}
+    seen = {name: domains for name, domains in seen.items() if isinstance(domains, dict)}
+    if not seen:
+        return
+    vms = s.scalars(
+        select(Resource).where(
+            Resource.kind == "vm",
+            Resource.node.in_(sorted(seen)),
+            Resource.status.in_([ResourceStatus.READY, ResourceStatus.ERROR]),
+        )
+    )
+    for vm in vms:
+        state = seen[vm.node].get(vm.name)
+        observed = {
+            **(vm.observed or {}),
+            "node": vm.node,
+            "exists": state is not None,
+            "state": state or "absent",
+        }
+        if observed != vm.observed:
+            vm.observed = observed
+        vm.observed_at = now

@@ -26,7 +26,7 @@ from .jobrun import ansible_env, kill_orphan
 from .models import ACTIVE_STATUSES, TERMINAL_STATUSES, IdempotencyKey, Job, JobStatus, Node, new_id, utcnow
 from .observe import apply_job_result
 from .reads import Reads
-from .registry import Registry
+from .registry import NODES_KEY, Registry
 from .runtime import Runtime
 from .schemas import JobCreate, JobPublic, job_public
 from .settings import Settings
@@ -66,6 +66,7 @@ class Services:
         self.inventory = Inventory(settings.inventory_path, ansible_env(settings))
         self.executor: Executor = make_executor(settings, self.sm, self.catalogue, self.callbacks.dispatch)
         self.registry = Registry(self)
+        self._stopping = threading.Event()
 
     # Life cycle ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -85,6 +86,29 @@ class Services:
                 log.exception("queued job not re-published", extra={"job_id": job_id})
         if self.settings.refresh_nodes_at_start:
             self._refresh_nodes_once()
+        if self.settings.reconcile_seconds:
+            self._reconciler = threading.Thread(target=self._reconcile_loop, name="reconcile", daemon=True)
+            self._reconciler.start()
+
+    def _reconcile_loop(self) -> None:
+        """The nodes job every ``reconcile_seconds``, by whichever API node finds the last one oldest:
+        a node skips its turn when another ran it within the interval."""
+        period = self.settings.reconcile_seconds
+        while not self._stopping.wait(period):
+            try:
+                since = utcnow() - timedelta(seconds=period * 0.9)
+                with self.sm() as s:
+                    recent = s.scalar(
+                        select(func.count()).select_from(Job).where(
+                            Job.resource == NODES_KEY, Job.created_at >= since
+                        )
+                    )
+                if not recent:
+                    self.registry.refresh_nodes(SYSTEM)
+            except ApiError as exc:  # busy: another node's sweep runs
+                log.info("reconciliation skipped", extra={"reason": exc.detail})
+            except Exception:
+                log.exception("reconciliation failed")
 
     def _refresh_nodes_once(self) -> None:
         """Read the compute nodes when none is known (a fresh cloud): the scheduler needs them. Another
@@ -99,6 +123,7 @@ class Services:
             log.info("compute nodes not read at start", extra={"reason": exc.detail})
 
     def stop(self) -> None:
+        self._stopping.set()
         self.executor.shutdown()
         self.runtime.close()
         self.read_engine.dispose()

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     refresh_nodes_at_start: bool = Field(
         True, description="Read the compute nodes' capacity when the API starts and knows none."
     )
+    reconcile_seconds: int = Field(
+        300,
+        ge=0,
+        description="Every so often (one API node at a time) the nodes job reads every compute node's "
+        "capacity and domains, and the VM records show what libvirt shows (drift); 0: only on request.",
+    )
     cpu_allocation_ratio: float = Field(4.0, gt=0, le=64, description="vCPUs placed per physical vCPU.")
     ram_allocation_ratio: float = Field(1.0, gt=0, le=4, description="Memory placed per MiB of a node.")
     reserved_host_memory_mb: int = Field(512, ge=0, description="Memory of each node kept for itself.")

@@ -168,6 +168,7 @@ def make_settings(tmp_path: Path, db_url: str, inventory: Path, **overrides) -> 
         log_level="WARNING",
         # The tests that need the nodes read them (POST /v1/nodes/refresh) or write them.
         refresh_nodes_at_start=False,
+        reconcile_seconds=0,
     )
     values.update(overrides)
     return Settings(**values)

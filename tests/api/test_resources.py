@@ -82,10 +82,16 @@ def test_put_vm_twice_changes_once(api_factory, libvirt_host, tmp_path):  # noqa
                 rec["observed"]["state"] == "shutoff" and rec["observed_generation"] == rec["generation"] == 1
             )
             assert c.get("/v1/nodes").json()["items"][0]["used_memory_mb"] == 128
-            # Destroyed by hand: the next job shows it; the same PUT converges it back.
+            # Removed by hand: the next nodes job (the reconciliation sweep) shows the drift; the
+            # same PUT converges it back.
             libvirt_host.virsh("undefine", NAME)
+            job = c.post("/v1/nodes/refresh").json()
+            assert api.wait(job["id"], timeout=180)["status"] == "successful"
+            rec = c.get(f"/v1/vms/{NAME}").json()
+            assert rec["drift"] is True and rec["observed"]["exists"] is False, rec
             assert _put_twice(api, c, f"/v1/vms/{NAME}", spec) == [1, 0]
             assert NAME in libvirt_host.virsh("list", "--all", "--name")
+            assert c.get(f"/v1/vms/{NAME}").json()["drift"] is False
             r = c.delete(f"/v1/vms/{NAME}")
             assert r.json()["resource"] == f"vm:{NAME}"
             assert api.wait(r.json()["id"], timeout=180)["status"] == "successful"

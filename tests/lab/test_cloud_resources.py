@@ -163,6 +163,17 @@ def test_the_cloud_through_the_vip(operator, guest):
         assert sum(h["changed"] for h in job["hosts"].values()) == 0, (name, job["hosts"])
     assert _domains() == domains
 
+    # Stopped by hand on its node: the reconciliation sweep shows the drift, the same PUT repairs it.
+    b1 = f"{P}-b1"
+    node_exec(where[b1], "virsh", "destroy", b1)
+    _converge(c, "POST", "/v1/nodes/refresh")
+    rec = c.get(f"/v1/vms/{b1}").json()
+    assert rec["drift"] is True and rec["observed"]["state"] == "shutoff", rec
+    job = _converge(c, "PUT", f"/v1/vms/{b1}", _vm_spec(b1))
+    assert job["hosts"][where[b1]]["changed"] >= 1
+    assert "running" in node_exec(where[b1], "virsh", "domstate", b1).stdout
+    assert c.get(f"/v1/vms/{b1}").json()["drift"] is False
+
     # Larger than any node: refused, naming memory, before any job.
     r = c.put(
         f"/v1/vms/{P}-huge", json={**_vm_spec(f"{P}-a0"), "memory_mb": 1_000_000, "placement": {}, "nics": []}
