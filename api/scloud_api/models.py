@@ -169,6 +169,7 @@ class ResourceKind(StrEnum):
     SUBNET = "subnet"
     SECURITY_GROUP = "security_group"
     PUBLIC_IP = "public_ip"
+    LOAD_BALANCER = "load_balancer"
 
 
 class ResourceStatus(StrEnum):

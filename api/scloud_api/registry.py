@@ -49,6 +49,7 @@ from .models import (
 )
 from .schemas import JobCreate, JobPublic
 from .specs import (
+    LoadBalancerSpec,
     PublicIpSpec,
     SecurityGroupSpec,
     SubnetSpec,
@@ -65,6 +66,7 @@ PATHS = {
     K.SUBNET: "subnets",
     K.SECURITY_GROUP: "security-groups",
     K.PUBLIC_IP: "public-ips",
+    K.LOAD_BALANCER: "load-balancers",
 }
 SPECS: dict[str, type[BaseModel]] = {
     K.VM: VmSpec,
@@ -73,6 +75,7 @@ SPECS: dict[str, type[BaseModel]] = {
     K.SUBNET: SubnetSpec,
     K.SECURITY_GROUP: SecurityGroupSpec,
     K.PUBLIC_IP: PublicIpSpec,
+    K.LOAD_BALANCER: LoadBalancerSpec,
 }
 # The catalogue entry (playbooks/catalogue.yml) that converges each kind.
 PLAYBOOKS = {
@@ -82,6 +85,7 @@ PLAYBOOKS = {
     K.SUBNET: "subnet",
     K.SECURITY_GROUP: "security_group",
     K.PUBLIC_IP: "public_ip",
+    K.LOAD_BALANCER: "load_balancer",
 }
 NODES_KEY = "nodes:refresh"
 BUSY_RETRY_AFTER = "5"
@@ -267,6 +271,9 @@ class Registry:
             return names + ([resource_key(PUBLIC, "pool")] if kind == K.VPC else [])
         if kind == K.PUBLIC_IP:
             return [resource_key(PUBLIC, "pool")]
+        if kind == K.LOAD_BALANCER:
+            subnet = spec.subnet if spec is not None else (rec.spec.get("subnet") if rec else None)
+            return [resource_key(K.SUBNET, subnet)] if subnet else []
         return []
 
     def _busy_keys(self, s, kind, name, rec, spec) -> list[str]:
@@ -606,6 +613,65 @@ class Registry:
             )
         return {"pip_name": rec.name, "pip_address": rec.addresses.get("address", "")}, self.service_node()
 
+    # Load balancers ---------------------------------------------------------------------------
+    def _put_load_balancer(self, s, rec, spec: LoadBalancerSpec, principal):
+        sub = self._require(s, K.SUBNET, spec.subnet, ["subnet"], "subnet")
+        net = ipaddress.IPv4Network(sub.spec["cidr"])
+        if rec.addresses.get("subnet") not in (None, spec.subnet):
+            raise _conflict(
+                f"subnet: load balancer {rec.name} is on subnet {rec.addresses['subnet']}; "
+                "delete and create it again",
+                ["subnet"],
+                "immutable",
+            )
+        if spec.vip is not None:
+            vip = ipaddress.IPv4Address(spec.vip)
+            if vip not in net or vip in (net.network_address, net.broadcast_address):
+                raise Invalid(
+                    f"vip: {vip} is not a host address of subnet {spec.subnet} ({net})",
+                    errors=[_err(["vip"], "subnet", f"must be a host of {net}")],
+                )
+            vip = str(vip)
+        elif rec.addresses.get("vip"):
+            vip = rec.addresses["vip"]
+        else:
+            vip = self._free_ip(s, spec.subnet, net, set())
+        members = []
+        for i, member in enumerate(spec.members):
+            vm = self._require(s, K.VM, member.vm, ["members", i, "vm"], "VM")
+            ips = [n["ip"] for n in vm.addresses.get("nics") or [] if n["subnet"] == spec.subnet]
+            if not ips:
+                raise _invalid(
+                    f"members/{i}/vm: VM {member.vm} has no NIC on subnet {spec.subnet}", ["members", i, "vm"]
+                )
+            members.append(f"{ips[0]}:{member.port}")
+        rec.addresses = {"subnet": spec.subnet, "vip": vip}
+        self._set_claims(s, rec, [(f"ip:{spec.subnet}", vip, ["vip"], "address")])
+        variables = {
+            "lb_name": rec.name,
+            "lb_vip": f"{vip}:{spec.port}",
+            "lb_protocol": spec.protocol,
+            "lb_members": members,
+            "lb_switches": [spec.subnet],
+            "lb_routers": [router_name(sub.spec["vpc"])],
+            "lb_health_check": spec.health_check.model_dump() if spec.health_check else None,
+            "lb_state": "present",
+        }
+        return variables, self.service_node()
+
+    def _delete_load_balancer(self, s, rec):
+        variables = {
+            "lb_name": rec.name,
+            "lb_vip": "",
+            "lb_protocol": "tcp",
+            "lb_members": [],
+            "lb_switches": [],
+            "lb_routers": [],
+            "lb_health_check": None,
+            "lb_state": "absent",
+        }
+        return variables, self.service_node()
+
     # VMs -------------------------------------------------------------------------------------------
     def _put_vm(self, s, rec: Resource, spec: VmSpec, principal: Principal):
         if (spec.placement.node or spec.placement.set) and not principal.can("admin"):
@@ -727,6 +793,18 @@ class Registry:
         return out
 
     def _delete_vm(self, s, rec):
+        lbs = [
+            lb.name
+            for lb in s.scalars(select(Resource).where(Resource.kind == K.LOAD_BALANCER))
+            if any(m.get("vm") == rec.name for m in lb.spec.get("members") or [])
+        ]
+        if lbs:
+            raise _conflict(
+                f"VM {rec.name} is a member of load balancer {', '.join(lbs)}; remove it there first",
+                ["name"],
+                "in_use",
+                code="resource_in_use",
+            )
         nics = rec.addresses.get("nics") or []
         pip = rec.addresses.get("public_ip")
         self._rebind_public_ips(s, rec, pip, None)

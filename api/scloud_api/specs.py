@@ -232,3 +232,54 @@ class VmSpec(_Spec):
         if self.public_ip is not None and not self.nics:
             raise ValueError("public_ip needs a NIC to bind to")
         return self
+
+
+class HealthCheck(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    interval: int = Field(5, ge=1, le=3600)
+    timeout: int = Field(20, ge=1, le=3600)
+    success_count: int = Field(3, ge=1, le=100)
+    failure_count: int = Field(3, ge=1, le=100)
+
+
+class Member(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    vm: Name = Field(..., description="A VM of the registry with a NIC on the load balancer's subnet.")
+    port: int = Field(..., ge=1, le=65535)
+
+
+class LoadBalancerSpec(_Spec):
+    """A TCP/UDP load balancer (OVN Load_Balancer) on a subnet, over VMs of that subnet."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"subnet": "blue-web", "port": 80, "members": [{"vm": "web1", "port": 80}]}]
+        },
+    )
+
+    subnet: Name
+    vip: str | None = Field(None, description="The virtual IP in the subnet; default: the next free one.")
+    port: int = Field(..., ge=1, le=65535)
+    protocol: Literal["tcp", "udp"] = "tcp"
+    members: list[Member] = Field(default_factory=list, max_length=64)
+    health_check: HealthCheck | None = None
+
+    @field_validator("vip")
+    @classmethod
+    def _vip(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(ipaddress.IPv4Address(value))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IPv4 address") from None
+
+    @model_validator(mode="after")
+    def _unique(self) -> LoadBalancerSpec:
+        pairs = [(m.vm, m.port) for m in self.members]
+        if len(set(pairs)) != len(pairs):
+            raise ValueError("a member is listed twice")
+        return self

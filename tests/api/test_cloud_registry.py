@@ -180,6 +180,22 @@ def test_network_references_and_uniqueness(cloud):
         assert c.get("/v1/vms/vm2").status_code == 404
         _settle(cloud, c, "/v1/vms/vm1")
 
+        # A load balancer over vm1: a member must be a VM with a NIC on the subnet.
+        r = c.put(
+            "/v1/load-balancers/lb1",
+            json={"subnet": "web", "port": 80, "members": [{"vm": "ghost", "port": 80}]},
+        )
+        assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "members", 0, "vm"], r.text
+        r = c.put(
+            "/v1/load-balancers/lb1",
+            json={"subnet": "web", "port": 80, "members": [{"vm": "vm1", "port": 80}]},
+        )
+        assert r.status_code == 202, r.text
+        lb = _settle(cloud, c, "/v1/load-balancers/lb1")
+        assert lb["addresses"] == {"subnet": "web", "vip": "10.1.0.3"}, lb
+        r = c.delete("/v1/vms/vm1")
+        assert r.status_code == 409 and "member of load balancer lb1" in r.json()["detail"], r.text
+
         # Deleting what others use: 409 naming the user, before any job.
         for path, word in (
             ("/v1/subnets/web", "has ports"),

@@ -215,7 +215,15 @@ def test_the_cloud_through_the_vip(operator, guest):
     assert c.delete(f"/v1/public-ips/{P}-ip").status_code == 409
     assert c.delete(f"/v1/volumes/{POOL}/{P}-vol2").status_code == 409
 
+    # A load balancer over the three VMs of group a (OVN Load_Balancer on the subnet and the router).
+    members = [{"vm": f"{P}-a{i}", "port": 80} for i in range(3)]
+    _converge(c, "PUT", f"/v1/load-balancers/{P}-lb", {"subnet": f"{P}-web", "port": 80, "members": members})
+    lbs = node_exec(MGMT_NODES[0], "ovn-nbctl", "--no-leader-only", "lb-list").stdout
+    assert f"{P}-lb" in lbs and all(VMS[f"{P}-a{i}"][1] in lbs for i in range(3)), lbs
+    assert c.delete(f"/v1/vms/{P}-a0").status_code == 409  # a member of the load balancer
+
     # Everything deleted: nothing left in libvirt, Ceph or OVN.
+    _converge(c, "DELETE", f"/v1/load-balancers/{P}-lb")
     _converge_all(c, "DELETE", {f"/v1/vms/{n}": None for n in VMS})
     _converge(c, "DELETE", f"/v1/public-ips/{P}-ip")
     for vol in ("vol1", "vol2"):

@@ -201,6 +201,7 @@ LABELS = {
     ResourceKind.SUBNET: "subnet",
     ResourceKind.SECURITY_GROUP: "security group",
     ResourceKind.PUBLIC_IP: "public IP",
+    ResourceKind.LOAD_BALANCER: "load balancer",
 }
 for _kind, _label in LABELS.items():
     _add_kind(_kind, PATHS[_kind], SPECS[_kind], _label)
