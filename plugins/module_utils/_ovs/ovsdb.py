@@ -246,6 +246,8 @@ class Resource:
 def converge(resource, session, check_mode):
     """Read, plan and (unless ``check_mode``) apply; returns ``(changed, before, after)``."""
     for _attempt in range(_MAX_ATTEMPTS):
+        # What an attempt planned is not the database's: a retry must not find its own choices taken.
+        resource.pending = {}
         current = resource.read(session)
         after = resource.plan(session, current)
         changed = after != current
