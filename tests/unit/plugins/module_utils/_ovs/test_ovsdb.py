@@ -6,6 +6,7 @@ from ansible_collections.scloud.stack.plugins.module_utils._ovs.ovsdb import (
     OVSDB,
     Resource,
     ResourceOperation,
+    converge,
 )
 
 
@@ -51,3 +52,45 @@ def test_batch_items_get_the_connection_options():
     op.validate({"ovsdb_remote": "tcp:127.0.0.1:6641", "ovsdb_timeout": 5, "things": [{"name": "a"}]})
     assert op.batch and op.resources[0].params["ovsdb_remote"] == "tcp:127.0.0.1:6641"
     assert op.resources[0].params["ovsdb_timeout"] == 5
+
+
+class Claims(Resource):
+    """Plans like ovn_port: what it picks goes into ``pending``, and a pick already there is refused."""
+
+    database = "OVN_Northbound"
+    tables = ("Logical_Switch",)
+
+    def read(self, session):
+        return None
+
+    def plan(self, session, current):
+        if "10.0.0.2" in self.pending:
+            raise ValidationError("ips", f"10.0.0.2 is already used by port {self.pending['10.0.0.2']}")
+        self.pending["10.0.0.2"] = self.params["name"]
+        return {"ip": "10.0.0.2"}
+
+    def apply(self, session, txn, current, after):
+        pass
+
+
+class RacingSession:
+    """The first commit meets another writer (TRY_AGAIN), the second one succeeds."""
+
+    def __init__(self):
+        self.commits = 0
+
+    def transact(self, fn, comment):
+        self.commits += 1
+        return self.commits > 1
+
+    def wait(self, until, what):
+        pass
+
+
+def test_a_retried_transaction_plans_afresh():
+    """A TRY_AGAIN retry must not find its own earlier choices taken (drill 4: two nodes creating
+    ports on one switch at once got 'already used by port <itself>')."""
+    session = RacingSession()
+    resource = Claims({"name": "vm2-eth0"})
+    changed, before, after = converge(resource, session, check_mode=False)
+    assert (changed, before, after, session.commits) == (True, None, {"ip": "10.0.0.2"}, 2)
