@@ -30,6 +30,7 @@ from ansible_collections.scloud.stack.plugins.module_utils._libvirt.spec import 
 )
 
 _RESIZE_BYTES = 1  # VIR_DOMAIN_BLOCK_RESIZE_BYTES
+SB_READ_ATTEMPTS = 3  # reads of the Southbound's Port_Binding before a run gives up
 HOTPLUG_TIMEOUT = 30  # seconds a guest gets to release a detached device (ACPI eject)
 # Fields a running domain cannot take without a restart (vCPUs and memory only above the maxima).
 _RESTART_FIELDS = ("virt_type", "machine", "cpu_mode", "boot", "max_vcpus", "max_memory")
@@ -167,10 +168,19 @@ class DomainTask:
         if rc != 0 or not remote:
             raise ValidationError(first, "cannot check OVN ports: Open vSwitch on this host has no "
                                   "external_ids:ovn-remote (is ovn-controller configured?)")
-        rc, out, err = self.run_command(["ovn-sbctl", f"--db={remote}", "--timeout=10", "--bare",
-                                         "--columns=logical_port", "list", "Port_Binding"])
+        # Any server of the RAFT cluster will do for this read (no leader hunt), and a busy cluster
+        # gets three tries before the run fails.
+        for attempt in range(SB_READ_ATTEMPTS):
+            rc, out, err = self.run_command(["ovn-sbctl", f"--db={remote}", "--no-leader-only",
+                                             "--timeout=10", "--bare", "--columns=logical_port", "list",
+                                             "Port_Binding"])
+            if rc == 0:
+                break
+            if attempt + 1 < SB_READ_ATTEMPTS:
+                time.sleep(2)
         if rc != 0:
-            raise EngineError(f"{first}: cannot read the OVN southbound database {remote}: {err}")
+            raise EngineError(f"{first}: cannot read the OVN southbound database {remote} "
+                              f"({SB_READ_ATTEMPTS} tries): {err}")
         known = set(out.split())
         for port, nic in sorted(wanted.items()):
             if port not in known:
