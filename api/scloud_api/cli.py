@@ -50,6 +50,10 @@ def serve(
         http="httptools",
         log_config=None,
         access_log=False,
+        # Behind HAProxy (timeout server 60 s) an idle connection must be closed by the proxy first:
+        # with uvicorn's 5 s default, HAProxy could send a request on a connection the replica was
+        # closing, and the client got "server disconnected without a response".
+        timeout_keep_alive=settings.keep_alive_seconds,
     )
 
 

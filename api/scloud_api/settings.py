@@ -155,6 +155,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8080
+    keep_alive_seconds: int = Field(
+        75, ge=1, le=3600, description="Idle HTTP keep-alive; longer than the proxy's (HAProxy: 60 s)."
+    )
     log_level: str = "INFO"
 
     @model_validator(mode="after")

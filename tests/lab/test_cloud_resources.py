@@ -36,10 +36,23 @@ RUNNING = {f"{P}-a0", f"{P}-b0", f"{P}-a1"}
 pytestmark = pytest.mark.slow
 
 
+def _read(c: httpx.Client, path: str) -> httpx.Response:
+    """A GET, tried again if the connection dropped (a read is safe to repeat; clients of any HTTP
+    service behind a proxy do so)."""
+    for attempt in range(3):
+        try:
+            return c.get(path)
+        except (httpx.RemoteProtocolError, httpx.ConnectError):
+            if attempt == 2:
+                raise
+            time.sleep(1)
+    raise AssertionError("unreachable")
+
+
 def _wait(c: httpx.Client, job_id: str, timeout: float = 600) -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        job = c.get(f"/v1/jobs/{job_id}").json()
+        job = _read(c, f"/v1/jobs/{job_id}").json()
         if job["status"] in TERMINAL:
             return job
         assert time.monotonic() < deadline, job
