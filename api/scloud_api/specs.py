@@ -171,14 +171,29 @@ class Disk(BaseModel):
     volume: VolumeRef = Field(..., description="A volume of the registry, pool/name.")
 
 
+# Where a caller's kernel and initrd may be read from on a compute node. libvirt gives QEMU access
+# to the files a domain boots from: a free path would hand any file of the node (/etc/shadow as an
+# initrd) to the caller's guest.
+BOOT_DIR = "/var/lib/libvirt/images/"
+BOOT_PATH = r"^/var/lib/libvirt/images/[A-Za-z0-9_.][A-Za-z0-9_./-]{0,254}$"
+
+
 class Boot(BaseModel):
-    """Direct kernel boot from files on the compute node (images come as their own resource)."""
+    """Direct kernel boot from files under /var/lib/libvirt/images/ on the compute node (images come
+    as their own resource)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    kernel: str = Field(..., pattern=r"^/[^\x00]{0,4095}$")
-    initrd: str | None = Field(None, pattern=r"^/[^\x00]{0,4095}$")
-    cmdline: str | None = Field(None, max_length=2048)
+    kernel: str = Field(..., pattern=BOOT_PATH, description=f"A file under {BOOT_DIR} on the node.")
+    initrd: str | None = Field(None, pattern=BOOT_PATH, description=f"A file under {BOOT_DIR} on the node.")
+    cmdline: str | None = Field(None, max_length=2048, pattern=r"^[\x20-\x7e]*$")
+
+    @field_validator("kernel", "initrd")
+    @classmethod
+    def _inside(cls, value: str | None) -> str | None:
+        if value is not None and ".." in value.split("/"):
+            raise ValueError(f"{value}: no '..' in the path; the file must be under {BOOT_DIR}")
+        return value
 
 
 class Placement(BaseModel):

@@ -156,6 +156,13 @@ def test_network_references_and_uniqueness(cloud):
             r = c.put("/v1/vms/vm-bad", json={"memory_mb": 128, **spec})
             assert r.status_code == 422 and r.json()["errors"][0]["loc"] == loc, r.text
         assert c.get("/v1/vms/vm-bad").status_code == 404
+        # A caller boots only files of the images directory: any other file of the node would be
+        # handed to the guest by libvirt.
+        for kernel in ("/etc/shadow", "/var/lib/libvirt/images/../../../etc/shadow", "relative"):
+            r = c.put("/v1/vms/vm-bad", json={"memory_mb": 128, "boot": {"kernel": kernel}})
+            assert r.status_code == 422 and r.json()["errors"][0]["loc"][:3] == ["body", "boot", "kernel"], (
+                r.text
+            )
 
         spec = {
             "memory_mb": 128,
