@@ -409,6 +409,12 @@ class Registry:
     # Volumes -----------------------------------------------------------------------------------
     def _put_volume(self, s, rec, spec: VolumeSpec, principal):
         pool, _, image = rec.name.partition("/")
+        allowed = self.settings.volume_pools
+        if allowed and pool not in allowed:
+            raise Invalid(
+                f"pool: volumes go in {', '.join(allowed)} (VOLUME_POOLS), not {pool}",
+                errors=[_err(["path", "pool"], "volume_pools", f"must be one of {', '.join(allowed)}")],
+            )
         variables = {
             "volume_pool": pool,
             "volume_name": image,

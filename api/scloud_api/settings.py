@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         description='The public (provider) network of VPC gateways and public IPs: {"name": "public", '
         '"cidr": "192.0.2.0/24", "gateway": "192.0.2.1"}; none: VPCs without external gateway.',
     )
+    volume_pools: list[str] = Field(
+        default_factory=list,
+        description="Ceph pools volumes may be created in (the compute nodes' libvirt client can use "
+        "only these); empty: any pool.",
+    )
     vm_ceph_user: str = Field(
         "libvirt", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
         description="Ceph user of the compute nodes' libvirt secret (libvirt role: libvirt_ceph_client).",

@@ -46,6 +46,7 @@ def cloud(api_factory):
     api = api_factory(
         max_concurrent_jobs=4,
         service_node="cn1",
+        volume_pools=["pool1"],
         public_network={"name": "public", "cidr": "192.0.2.0/24", "gateway": "192.0.2.1"},
     )
     _seed_nodes(api)
@@ -134,6 +135,8 @@ def test_network_references_and_uniqueness(cloud):
         assert c.put("/v1/security-groups/sg1", json={"rules": [{"protocol": "icmp"}]}).status_code == 202
         r = c.put("/v1/security-groups/sg2", json={"rules": [{"remote_group": "ghost"}]})
         assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "rules", 0, "remote_group"]
+        r = c.put("/v1/volumes/rbd/disk1", json={"size": "1G"})
+        assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "volume_pools", r.text
         assert c.put("/v1/volumes/pool1/disk1", json={"size": "1G"}).status_code == 202
         assert c.put("/v1/public-ips/ip1", json={"address": "192.0.2.50"}).status_code == 202
         r = c.put("/v1/public-ips/ip2", json={"address": "192.0.2.50"})
