@@ -969,13 +969,10 @@ def public_view(rec: Resource, links: Callable[[Resource], dict[str, str]] | Non
     }
 
 
-def _vm_drift(rec: Resource) -> list[str] | bool:
-    """What the engine showed that the spec does not want (empty: in step)."""
-    obs, spec = rec.observed, rec.spec
-    wanted = "running" if spec.get("state", "running") == "running" else "shutoff"
-    diffs = []
+def _vm_drift(rec: Resource) -> bool:
+    """Whether the engine showed something the spec does not want: no domain, or another state."""
+    obs = rec.observed
+    wanted = "running" if rec.spec.get("state", "running") == "running" else "shutoff"
     if not obs.get("exists", True):
-        diffs.append("the domain does not exist on its node")
-    elif obs.get("state") and obs["state"] != wanted:
-        diffs.append(f"state {obs['state']}, wanted {wanted}")
-    return bool(diffs)
+        return True
+    return bool(obs.get("state")) and obs["state"] != wanted
