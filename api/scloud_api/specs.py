@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -18,6 +18,16 @@ VolumeRef = Annotated[
     str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}/[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 ]
 SIZE_PATTERN = r"^[0-9]+(\.[0-9]+)?\s*([KMGTPE]i?B?|[kmgtpe]|B)?$"
+
+
+def _ipv4(value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 address") from None
+
+
+IPv4 = Annotated[str, AfterValidator(_ipv4)]
 CALLBACK = Field(None, max_length=2000, description="Where to POST the job on each terminal state.")
 
 
@@ -136,15 +146,7 @@ class PublicIpSpec(_Spec):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"address": "192.0.2.10"}]})
 
-    address: str
-
-    @field_validator("address")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        try:
-            return str(ipaddress.IPv4Address(value))
-        except ValueError:
-            raise ValueError(f"{value!r} is not an IPv4 address") from None
+    address: IPv4
 
 
 class Nic(BaseModel):
@@ -152,17 +154,7 @@ class Nic(BaseModel):
 
     subnet: Name
     security_groups: list[Name] = Field(default_factory=list, max_length=16)
-    ip: str | None = Field(None, description="Fixed address in the subnet; default: the next free one.")
-
-    @field_validator("ip")
-    @classmethod
-    def _ip(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return str(ipaddress.IPv4Address(value))
-        except ValueError:
-            raise ValueError(f"{value!r} is not an IPv4 address") from None
+    ip: IPv4 | None = Field(None, description="Fixed address in the subnet; default: the next free one.")
 
 
 class Disk(BaseModel):
@@ -276,21 +268,11 @@ class LoadBalancerSpec(_Spec):
     )
 
     subnet: Name
-    vip: str | None = Field(None, description="The virtual IP in the subnet; default: the next free one.")
+    vip: IPv4 | None = Field(None, description="The virtual IP in the subnet; default: the next free one.")
     port: int = Field(..., ge=1, le=65535)
     protocol: Literal["tcp", "udp"] = "tcp"
     members: list[Member] = Field(default_factory=list, max_length=64)
     health_check: HealthCheck | None = None
-
-    @field_validator("vip")
-    @classmethod
-    def _vip(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return str(ipaddress.IPv4Address(value))
-        except ValueError:
-            raise ValueError(f"{value!r} is not an IPv4 address") from None
 
     @model_validator(mode="after")
     def _unique(self) -> LoadBalancerSpec:
