@@ -27,11 +27,29 @@ def describe(dom):
     return out
 
 
+def _gone(exc):
+    return exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN
+
+
+def _read_each(doms, read):
+    """``read(dom)`` of every domain that still exists: another task on this host may undefine or
+    stop one between the list and the read (libvirt then answers "no domain with matching uuid")."""
+    out = []
+    for dom in doms:
+        try:
+            out.append(read(dom))
+        except libvirt.libvirtError as exc:
+            if not _gone(exc):
+                raise
+    return out
+
+
 def host_capacity(conn):
     info = conn.getInfo()
     free = conn.getFreeMemory()
-    running = [d for d in conn.listAllDomains() if d.isActive()]
-    used_vcpus = sum(d.info()[3] for d in running)
+    running = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+    vcpus = _read_each(running, lambda d: d.info()[3])
+    used_vcpus = sum(vcpus)
     return {
         "hostname": conn.getHostname(),
         "cpus": info[2],
@@ -39,7 +57,7 @@ def host_capacity(conn):
         "memory": format_size(info[1] * 1024**2),
         "free_memory_bytes": free,
         "free_memory": format_size(free - free % 1024**2),
-        "running_domains": len(running),
+        "running_domains": len(vcpus),
         "allocated_vcpus": used_vcpus,
     }
 
@@ -51,10 +69,10 @@ def converge(session, params, _check_mode):
         try:
             doms = [conn.lookupByName(params["name"])]
         except libvirt.libvirtError as exc:
-            if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+            if not _gone(exc):
                 raise
             doms = []
     else:
         doms = conn.listAllDomains()
-    domains = sorted((describe(d) for d in doms), key=lambda d: d["name"])
+    domains = sorted(_read_each(doms, describe), key=lambda d: d["name"])
     return {"changed": False, "domains": domains, "host": host_capacity(conn)}
