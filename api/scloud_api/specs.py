@@ -67,9 +67,9 @@ class SubnetSpec(_Spec):
 
     vpc: Name
     cidr: str = Field(..., max_length=43, description="IPv4 network, e.g. 10.10.1.0/24 (/16 to /29).")
-    gateway_ip: str | None = Field(None, description="The router's address on it; default: the first host.")
+    gateway_ip: IPv4 | None = Field(None, description="The router's address on it; default: the first host.")
     dhcp: bool = True
-    dns_servers: list[str] = Field(default_factory=list, max_length=4)
+    dns_servers: list[IPv4] = Field(default_factory=list, max_length=4)
 
     @field_validator("cidr")
     @classmethod
@@ -82,21 +82,13 @@ class SubnetSpec(_Spec):
             raise ValueError(f"{value}: the prefix length must be /16 to /29")
         return str(net)
 
-    @field_validator("dns_servers")
-    @classmethod
-    def _dns(cls, value: list[str]) -> list[str]:
-        return [str(ipaddress.IPv4Address(v)) for v in value]
-
     @model_validator(mode="after")
     def _gateway(self) -> SubnetSpec:
         net = ipaddress.IPv4Network(self.cidr)
         if self.gateway_ip is None:
             self.gateway_ip = str(net.network_address + 1)
         else:
-            try:
-                gw = ipaddress.IPv4Address(self.gateway_ip)
-            except ValueError:
-                raise ValueError(f"gateway_ip {self.gateway_ip!r} is not an IPv4 address") from None
+            gw = ipaddress.IPv4Address(self.gateway_ip)
             if gw not in net or gw in (net.network_address, net.broadcast_address):
                 raise ValueError(f"gateway_ip {gw} is not a host address of {net}")
             self.gateway_ip = str(gw)
@@ -109,8 +101,18 @@ class SecurityGroupRule(BaseModel):
     direction: Literal["ingress", "egress"] = "ingress"
     protocol: Literal["any", "tcp", "udp", "icmp"] = "any"
     port_range: str | None = Field(None, pattern=r"^[0-9]{1,5}(-[0-9]{1,5})?$")
-    remote_cidr: str | None = None
+    remote_cidr: str | None = Field(None, max_length=43, description="An IPv4 network, e.g. 10.0.0.0/8.")
     remote_group: Name | None = None
+
+    @field_validator("remote_cidr")
+    @classmethod
+    def _remote_cidr(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(ipaddress.IPv4Network(value, strict=False))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IPv4 network") from None
 
     @model_validator(mode="after")
     def _check(self) -> SecurityGroupRule:
@@ -122,11 +124,6 @@ class SecurityGroupRule(BaseModel):
                 raise ValueError(f"port_range {self.port_range}: ports 1-65535, low before high")
         if self.remote_cidr is not None and self.remote_group is not None:
             raise ValueError("give at most one of remote_cidr and remote_group")
-        if self.remote_cidr is not None:
-            try:
-                self.remote_cidr = str(ipaddress.ip_network(self.remote_cidr, strict=False))
-            except ValueError:
-                raise ValueError(f"remote_cidr {self.remote_cidr!r} is not a network") from None
         return self
 
 

@@ -110,8 +110,9 @@ def test_error_bodies_name_the_field(api):
         assert c.get("/v1/nothing").json()["code"] == "not_found"
 
 
-def test_resource_put_and_its_replay(api):
+def test_resource_put_and_its_replay(api_factory):
     """A resource PUT makes a job; its Idempotency-Key replay answers like a replayed POST."""
+    api = api_factory(service_group="lab", volume_pools=["rbd"])
     with api.client() as c:
         # Bad input is refused before anything.
         assert c.put("/v1/volumes/rbd/vol1", json={"size": "1G", "bogus": 1}).status_code == 422
@@ -129,6 +130,7 @@ def test_resource_put_and_its_replay(api):
             "volume_size": "1G",
             "volume_state": "present",
             "volume_features": ["layering"],
+            "resource_generation": 1,
         }
         again = c.put(
             "/v1/volumes/rbd/vol1",

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from scloud_api.catalogue import SECRET_NAME
+from scloud_api.models import Node
 
 from .conftest import REPO
 
@@ -101,12 +102,60 @@ def put(doc: dict[str, Any], path: tuple, payload: str) -> dict[str, Any]:
 
 
 def cases() -> list:
+    """Every string place of every entry POST /v1/jobs runs (a resource's entry has its route)."""
     out = []
     for name, entry in sorted(CATALOGUE.items()):
+        if entry.get("resource"):
+            continue
         schema = entry.get("variables") or {"type": "object"}
         for path in string_places(schema):
             label = ".".join("<key>" if p is KEY else str(p) for p in path)
             out.append(pytest.param(name, schema, path, id=f"{name}:{label}"))
+    return out
+
+
+def inline(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A pydantic JSON schema with its ``$ref``s replaced by their definitions."""
+    defs = schema.get("$defs", {}) if defs is None else defs
+    if "$ref" in schema:
+        return inline(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "$defs":
+            continue
+        if key == "properties":
+            value = {name: inline(prop, defs) for name, prop in value.items()}
+        elif isinstance(value, dict):
+            value = inline(value, defs)
+        elif isinstance(value, list):
+            value = [inline(v, defs) if isinstance(v, dict) else v for v in value]
+        out[key] = value
+    return out
+
+
+# A valid body of each resource kind, whose references exist in the test (none: the VM has no NIC
+# and no disk; its boot block names a kernel so that its cmdline is reachable).
+RESOURCE_BASES = {
+    "vm": {"state": "shutoff", "boot": {"kernel": "/var/lib/libvirt/images/scloud-test-kernel"}},
+    "volume": {"size": "1G"},
+    "vpc": {},
+    "subnet": {"vpc": "v1", "cidr": "10.0.0.0/24"},
+    "security_group": {},
+    "public_ip": {"address": "192.0.2.10"},
+    "load_balancer": {"subnet": "s1", "port": 80},
+}
+
+
+def resource_cases() -> list:
+    """Every string place of every resource kind's spec (the pydantic models the routes validate)."""
+    from scloud_api.registry import SPECS
+
+    out = []
+    for kind, model in sorted(SPECS.items()):
+        schema = inline(model.model_json_schema())
+        for path in string_places(schema):
+            label = ".".join("<key>" if p is KEY else str(p) for p in path)
+            out.append(pytest.param(str(kind), path, id=f"{kind}:{label}"))
     return out
 
 
@@ -154,23 +203,79 @@ def test_jinja_in_every_string_is_literal(api, tmp_path, playbook, schema, path)
 
 
 def test_every_entry_reaches_a_job_with_free_text():
-    """The generator is not vacuous: free text of diagnostics and vm reaches a playbook."""
+    """The generators are not vacuous: free text of diagnostics and of a VM's boot reaches a playbook."""
     ids = {c.id for c in cases()}
-    assert {"diagnostics:diagnostics_message", "diagnostics:diagnostics_token", "vm:vm_spec.machine"} <= ids
-    assert "vm:vm_spec.boot.<key>" in ids and "vm:vm_spec.disks.0.<key>" in ids
+    assert {"diagnostics:diagnostics_message", "diagnostics:diagnostics_token"} <= ids
+    rids = {c.id for c in resource_cases()}
+    assert {"vm:boot.cmdline", "vm:nics.0.subnet", "vpc:description", "load_balancer:members.0.vm"} <= rids
 
 
-def test_resource_spec_is_literal(api):
-    """PUT /v1/vms/{name}: the spec of a resource is caller data too."""
+def test_resource_playbooks_are_refused_on_the_jobs_route(api):
+    """A resource's playbook runs only through its route (which records and places it)."""
+    resources = sorted(name for name, entry in CATALOGUE.items() if entry.get("resource"))
+    assert {"vm", "volume", "vpc", "subnet", "security_group", "public_ip", "load_balancer"} <= set(resources)
+    with api.client("admin") as c:
+        for name in resources:
+            r = c.post("/v1/jobs", json={"playbook": name, "extra_vars": {}, "check": True})
+            assert r.status_code == 422 and r.json()["code"] == "resource_playbook", r.text
+
+
+@pytest.fixture
+def resource_api(api_factory, tmp_path):
+    """The API with one node, this machine, whose libvirt URI leads nowhere: a VM's job reaches its
+    libvirt_domain task (whose arguments the events show) and fails there, touching nothing."""
+    inventory = tmp_path / "cloud.json"
+    host = {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "scloud_libvirt_uri": "qemu+unix:///system?socket=/nonexistent/libvirt-sock",
+    }
+    inventory.write_text(
+        json.dumps({"compute": {"hosts": {"here": host}}, "mgmt": {"hosts": {"here": None}}})
+    )
+    api = api_factory(
+        inventory=str(inventory),
+        volume_pools=["rbd"],
+        public_network={"name": "public", "cidr": "192.0.2.0/24", "gateway": "192.0.2.1"},
+    )
+    with api.services.sm.begin() as s:
+        s.merge(
+            Node(name="here", roles=["compute", "mgmt"], vcpus=8, memory_mb=65536, up=True, draining=False)
+        )
+    return api
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("kind", "path"), resource_cases())
+def test_jinja_in_every_resource_string_is_literal(resource_api, kind, path):
+    """Each string of a resource's spec gets the payload: refused naming that very field (422, no
+    job), or taken, and then never evaluated: no marker, and wherever the text reached the job's
+    variables the play shows it exactly as sent."""
+    api = resource_api
+    from scloud_api.registry import PATHS
+
     marker = new_marker()
     text = payload(marker)
-    with api.client() as c:
-        r = c.put("/v1/vms/inj1", json={"spec": {"state": "shutoff", "machine": text, "boot": {text: text}}})
+    body = put(json.loads(json.dumps(RESOURCE_BASES[kind])), path, text)
+    url = f"/v1/{PATHS[kind]}/" + ("rbd/inj1" if kind == "volume" else "inj1")
+    field = [p for p in path if p is not KEY and not isinstance(p, int)][-1]
+    with api.client("admin") as c:
+        before = c.get("/v1/jobs").json()["total"]
+        r = c.put(url, json=body)
+        if r.status_code == 422:
+            errors = r.json()["errors"]
+            assert any(field in map(str, e["loc"]) for e in errors), r.text
+            assert c.get("/v1/jobs").json()["total"] == before
+            return
         assert r.status_code == 202, r.text
         job = api.wait(r.json()["id"], timeout=300)
-        dumped = json.dumps(c.get(f"/v1/jobs/{job['id']}/events", params={"limit": 1000}).json()["items"])
-    assert not marker.exists()
-    assert json.dumps(text)[1:-1] in dumped, dumped[-3000:]
+        events = c.get(f"/v1/jobs/{job['id']}/events", params={"limit": 1000}).json()["items"]
+        record = c.get(url).json()
+    assert not marker.exists(), f"{marker} was made: the payload ran"
+    assert text in json.dumps(record["spec"]), record["spec"]
+    if text in json.dumps(job["extra_vars"]):
+        # The text reached the play (the module's arguments) exactly as sent.
+        assert json.dumps(text)[1:-1] in json.dumps(events), (job["status"], json.dumps(events)[-3000:])
 
 
 def test_check_mode_runs_no_command(api):
