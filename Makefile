@@ -154,8 +154,10 @@ sanity: venv ## ansible-test sanity on the collection's content, copied to ansib
 	cd .cache/sanity/ansible_collections/scloud/stack && git init -q && git add -A && \
 	  $(CURDIR)/$(BIN)/ansible-test sanity --local --python 3.11 --color no
 
-test-unit: venv ## Unit tests of pure logic
+test-unit: venv ## Unit tests of pure logic, and of the alarm rules (promtool, on synthetic series)
 	$(PYTEST) tests/unit -q
+	promtool check rules roles/monitoring/files/alerts.yml
+	promtool test rules tests/rules/alerts.test.yml
 
 # The one whole-cloud deployment of a run: site.yml on the lab (what `make up` builds), twice; on it the
 # management-plane tests, the API's security through the VIP, check mode, the end-to-end check and

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__, logs, metrics
 from .errors import ApiError, problem
-from .routes import jobs, keys, ops, playbooks, resources
+from .routes import alarms, jobs, keys, ops, playbooks, resources
 from .schemas import Problem
 from .service import Services
 from .settings import Settings, get_settings
@@ -360,7 +360,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _problem_response(500, "internal_error", "internal error; see the service log")
 
     # The most requested first: FastAPI tries the routes in order, at a cost each (docs/benchmarks.md).
-    routers = (ops.router, jobs.router, playbooks.router, resources.router, keys.router)
+    routers = (ops.router, jobs.router, playbooks.router, resources.router, alarms.router, keys.router)
     for router in routers:
         app.include_router(router)
     app.add_middleware(

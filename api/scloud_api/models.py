@@ -247,3 +247,37 @@ class ResourceClaim(Base):
     resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), index=True)
     scope: Mapped[str] = mapped_column(String(300))
     value: Mapped[str] = mapped_column(String(300))
+
+
+class Alarm(Base):
+    """One alert of Alertmanager, from its first firing to its resolution: the alarm history.
+
+    An alert is one ``fingerprint`` (its labels) and one ``starts_at``: the same alert firing again
+    after it was resolved is a new alarm. ``status`` is firing or resolved; an operator acknowledges
+    an alarm without changing it (Alertmanager decides when it is resolved)."""
+
+    __tablename__ = "alarms"
+    __table_args__ = (
+        UniqueConstraint("fingerprint", "starts_at", name="uq_alarms_fingerprint_start"),
+        Index("ix_alarms_starts_at", "starts_at"),
+        Index("ix_alarms_status", "status", "severity"),
+        Index("ix_alarms_node", "node"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    severity: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    node: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    resource: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    labels: Mapped[dict] = mapped_column(JSON, default=dict)
+    annotations: Mapped[dict] = mapped_column(JSON, default=dict)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    ack_comment: Mapped[str | None] = mapped_column(Text, nullable=True)

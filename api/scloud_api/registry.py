@@ -976,3 +976,27 @@ def _vm_drift(rec: Resource) -> bool:
     if not obs.get("exists", True):
         return True
     return bool(obs.get("state")) and obs["state"] != wanted
+
+
+def vm_drift_exposition(s: Session) -> str:
+    """``scloud_vm_drift`` of every VM the engines were read for (Prometheus text): 1 when the node
+    showed the VM stopped or gone against its record (the VmDownUnexpectedly alarm)."""
+    lines = [
+        "# HELP scloud_vm_drift 1 when the VM's node showed it other than its record wants (stopped or gone)",
+        "# TYPE scloud_vm_drift gauge",
+    ]
+    rows = s.execute(
+        select(Resource.name, Resource.node, Resource.spec, Resource.observed).where(
+            Resource.kind == K.VM, Resource.node.is_not(None)
+        )
+    )
+    for name, node, spec, observed in rows:
+        if not observed:
+            continue
+        drift = _vm_drift(Resource(spec=spec, observed=observed))
+        lines.append(f'scloud_vm_drift{{vm="{_label(name)}",vm_node="{_label(node)}"}} {int(drift)}')
+    return "\n".join(lines) + "\n"
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

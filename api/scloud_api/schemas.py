@@ -184,29 +184,6 @@ class Health(BaseModel):
     executor: dict[str, int]
 
 
-class VolumeSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"size": "10G"}]})
-
-    size: str | int = Field(..., description="Bytes, or a size with a unit (10G, 512M).")
-    features: list[str] | None = Field(None, description="RBD image features, e.g. layering, exclusive-lock.")
-    state: Literal["present", "absent"] = "present"
-    callback_url: str | None = Field(None, max_length=2000)
-
-
-class VmSpec(BaseModel):
-    """The desired libvirt domain; passed to ``scloud.stack.libvirt_domain`` as its options."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"spec": {"vcpus": 1, "memory": "512M", "state": "running"}}]},
-    )
-
-    spec: dict[str, Any] = Field(
-        default_factory=dict, description="Options of scloud.stack.libvirt_domain other than name."
-    )
-    callback_url: str | None = Field(None, max_length=2000)
-
-
 # The job's public view (the API's answers and the callbacks' payload) ---------------------------
 _STAT_KEYS = {
     "ok": "ok",

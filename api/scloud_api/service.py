@@ -99,9 +99,9 @@ class Services:
                 since = utcnow() - timedelta(seconds=period * 0.9)
                 with self.sm() as s:
                     recent = s.scalar(
-                        select(func.count()).select_from(Job).where(
-                            Job.resource == NODES_KEY, Job.created_at >= since
-                        )
+                        select(func.count())
+                        .select_from(Job)
+                        .where(Job.resource == NODES_KEY, Job.created_at >= since)
                     )
                 if not recent:
                     self.registry.refresh_nodes(SYSTEM)

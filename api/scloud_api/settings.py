@@ -68,7 +68,8 @@ class Settings(BaseSettings):
         "only these); empty: any pool.",
     )
     vm_ceph_user: str = Field(
-        "libvirt", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        "libvirt",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
         description="Ceph user of the compute nodes' libvirt secret (libvirt role: libvirt_ceph_client).",
     )
     refresh_nodes_at_start: bool = Field(

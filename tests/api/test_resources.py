@@ -89,9 +89,13 @@ def test_put_vm_twice_changes_once(api_factory, libvirt_host, tmp_path):  # noqa
             assert api.wait(job["id"], timeout=180)["status"] == "successful"
             rec = c.get(f"/v1/vms/{NAME}").json()
             assert rec["drift"] is True and rec["observed"]["exists"] is False, rec
+            # ... and so does /metrics, for the VmDownUnexpectedly alarm (roles/monitoring).
+            series = f'scloud_vm_drift{{vm="{NAME}",vm_node="here"}}'
+            assert f"{series} 1" in c.get("/metrics").text
             assert _put_twice(api, c, f"/v1/vms/{NAME}", spec) == [1, 0]
             assert NAME in libvirt_host.virsh("list", "--all", "--name")
             assert c.get(f"/v1/vms/{NAME}").json()["drift"] is False
+            assert f"{series} 0" in c.get("/metrics").text
             r = c.delete(f"/v1/vms/{NAME}")
             assert r.json()["resource"] == f"vm:{NAME}"
             assert api.wait(r.json()["id"], timeout=180)["status"] == "successful"

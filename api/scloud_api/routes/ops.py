@@ -7,7 +7,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
-from ..deps import Viewer
+from ..deps import ServicesDep, Viewer
+from ..registry import vm_drift_exposition
 from ..schemas import Health
 from .common import AUTH
 
@@ -51,5 +52,8 @@ async def healthz(request: Request) -> Response:
         **AUTH,
     },
 )
-def metrics(_: Viewer) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+def metrics(services: ServicesDep, _: Viewer) -> Response:
+    """The service's own figures, and ``scloud_vm_drift`` of every VM from the registry."""
+    with services.sm_read() as s:
+        drift = vm_drift_exposition(s)
+    return Response(generate_latest() + drift.encode(), media_type=CONTENT_TYPE_LATEST)

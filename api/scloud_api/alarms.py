@@ -1,0 +1,158 @@
+"""Alarms: Alertmanager's webhook stored as the alarm history, read and acknowledged through the API.
+
+Alertmanager (clustered on the mgmt nodes, docs/monitoring.md) posts each notification of a group of
+alerts to ``POST /v1/alarms/webhook`` with an operator key. Each alert is one alarm: its labels'
+``fingerprint`` and its ``startsAt`` name it, so a replica receiving the same notification again, or
+Alertmanager repeating it, updates the same row; the same alert firing again after its resolution
+is a new alarm. A resolution is final for its alarm: a late repeat of the firing does not reopen it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .models import Alarm, utcnow
+
+FIRING, RESOLVED = "firing", "resolved"
+# Alertmanager writes this for an alert that has no end yet.
+_NO_END_YEAR = 1
+
+
+class Alert(BaseModel):
+    """One alert of Alertmanager's webhook payload (version 4)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str] = Field(max_length=64)
+    annotations: dict[str, str] = Field(default_factory=dict, max_length=64)
+    startsAt: datetime  # noqa: N815 - Alertmanager's name
+    endsAt: datetime | None = None  # noqa: N815
+    fingerprint: str = Field(..., min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")
+    generatorURL: str | None = Field(None, max_length=2000)  # noqa: N815
+
+
+class Notification(BaseModel):
+    """Alertmanager's webhook body: a group of alerts."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    version: str = Field(..., max_length=8)
+    status: Literal["firing", "resolved"]
+    receiver: str = Field("", max_length=255)
+    alerts: list[Alert] = Field(..., max_length=1000)
+
+
+def _node(labels: dict[str, str]) -> str | None:
+    if labels.get("node"):
+        return labels["node"][:255]
+    instance = labels.get("instance")
+    return instance.rsplit(":", 1)[0][:255] if instance else None
+
+
+def _resource(labels: dict[str, str]) -> str | None:
+    for key in ("resource", "ceph_daemon", "domain", "vm", "pool", "database"):
+        if labels.get(key):
+            return labels[key][:255]
+    return None
+
+
+def _find(s: Session, alert: Alert) -> Alarm | None:
+    same = (Alarm.fingerprint == alert.fingerprint, Alarm.starts_at == alert.startsAt)
+    return s.scalar(select(Alarm).where(*same))
+
+
+def ingest(s: Session, note: Notification) -> dict[str, int]:
+    """Store every alert of one notification; returns how many alarms it opened, updated, resolved."""
+    counts = {"opened": 0, "updated": 0, "resolved": 0}
+    now = utcnow()
+    for alert in note.alerts:
+        ends = alert.endsAt if alert.endsAt and alert.endsAt.year > _NO_END_YEAR else None
+        row = _find(s, alert)
+        if row is None:
+            row = Alarm(
+                fingerprint=alert.fingerprint,
+                name=alert.labels.get("alertname", "unnamed")[:255],
+                severity=alert.labels.get("severity", "none")[:32],
+                status=alert.status,
+                node=_node(alert.labels),
+                resource=_resource(alert.labels),
+                summary=alert.annotations.get("summary") or alert.annotations.get("description") or "",
+                labels=alert.labels,
+                annotations=alert.annotations,
+                starts_at=alert.startsAt,
+                ends_at=ends if alert.status == RESOLVED else None,
+                received_at=now,
+                updated_at=now,
+            )
+            try:
+                with s.begin_nested():
+                    s.add(row)
+            except IntegrityError:
+                # Another replica stored it a moment ago (the same notification twice): update that one.
+                row = _find(s, alert)
+            else:
+                counts["resolved" if alert.status == RESOLVED else "opened"] += 1
+                continue
+        if row.status == RESOLVED:
+            continue  # final: a late repeat of the firing does not reopen it
+        row.annotations, row.updated_at = alert.annotations, now
+        if alert.status == RESOLVED:
+            row.status, row.ends_at = RESOLVED, ends or now
+            counts["resolved"] += 1
+        else:
+            counts["updated"] += 1
+    return counts
+
+
+def query(
+    s: Session,
+    *,
+    status: str | None = None,
+    severity: str | None = None,
+    node: str | None = None,
+    resource: str | None = None,
+    name: str | None = None,
+    acknowledged: bool | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> tuple[list[Alarm], int]:
+    """Alarms, newest first, filtered: the history is searchable by time, severity, node, resource."""
+    where: list[Any] = []
+    for column, value in (
+        (Alarm.status, status),
+        (Alarm.severity, severity),
+        (Alarm.node, node),
+        (Alarm.resource, resource),
+        (Alarm.name, name),
+    ):
+        if value is not None:
+            where.append(column == value)
+    if acknowledged is not None:
+        where.append(Alarm.acknowledged_at.is_not(None) if acknowledged else Alarm.acknowledged_at.is_(None))
+    if since is not None:
+        where.append(Alarm.starts_at >= since)
+    if until is not None:
+        where.append(Alarm.starts_at < until)
+    total = s.scalar(select(func.count()).select_from(Alarm).where(*where)) or 0
+    rows = s.scalars(
+        select(Alarm).where(*where).order_by(Alarm.starts_at.desc(), Alarm.id).offset(offset).limit(limit)
+    ).all()
+    return list(rows), total
+
+
+def acknowledge(s: Session, alarm: Alarm, who: str, comment: str | None) -> Alarm:
+    """Acknowledged once (the first operator and time stay); a later call may add a comment."""
+    if alarm.acknowledged_at is None:
+        alarm.acknowledged_at, alarm.acknowledged_by = utcnow(), who
+    if comment is not None:
+        alarm.ack_comment = comment
+    return alarm
