@@ -228,6 +228,23 @@ def test_the_cloud_through_the_vip(operator, guest):
     assert (
         rec["observed"]["state"] == "running" and rec["addresses"]["public_ip"]["address"] == "198.51.100.50"
     )
+    # A second NIC plugged into the running VM, then unplugged: live both ways, its OVN port made and
+    # removed with it.
+    second = {"subnet": f"{P}-web", "security_groups": [f"{P}-sg"], "ip": "10.214.1.60"}
+    spec = _vm_spec(a1, {"disks": [{"volume": f"{POOL}/{P}-vol2"}], "public_ip": f"{P}-ip"})
+    job = _converge(c, "PUT", f"/v1/vms/{a1}", {**spec, "nics": [*spec["nics"], second]})
+    assert job["hosts"][a1_node]["changed"] >= 1
+    ifaces = node_exec(a1_node, "virsh", "-q", "domiflist", a1).stdout.strip().splitlines()
+    assert len(ifaces) == 2 and node_exec(a1_node, "virsh", "domid", a1).stdout.strip() == domid, ifaces
+    lsps = node_exec(MGMT_NODES[0], "ovn-nbctl", "--no-leader-only", "lsp-list", f"{P}-web").stdout
+    assert f"{a1}-eth1" in lsps, lsps
+    assert c.get(f"/v1/vms/{a1}").json()["addresses"]["nics"][1]["ip"] == "10.214.1.60"
+    _converge(c, "PUT", f"/v1/vms/{a1}", spec)
+    ifaces = node_exec(a1_node, "virsh", "-q", "domiflist", a1).stdout.strip().splitlines()
+    assert len(ifaces) == 1 and node_exec(a1_node, "virsh", "domid", a1).stdout.strip() == domid, ifaces
+    lsps = node_exec(MGMT_NODES[0], "ovn-nbctl", "--no-leader-only", "lsp-list", f"{P}-web").stdout
+    assert f"{a1}-eth1" not in lsps, lsps
+
     # In use: a bound public IP, an attached volume cannot go.
     assert c.delete(f"/v1/public-ips/{P}-ip").status_code == 409
     assert c.delete(f"/v1/volumes/{POOL}/{P}-vol2").status_code == 409

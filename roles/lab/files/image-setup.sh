@@ -27,7 +27,8 @@ systemctl mask getty@tty1.service serial-getty@console.service systemd-udevd.ser
 # Engines are enabled by the roles, not by the image.
 for unit in openvswitch-switch ovn-central ovn-host ovn-northd ovn-controller libvirtd virtlogd \
   ceph.target ceph-mon.target ceph-mgr.target ceph-osd.target keepalived haproxy postgresql chrony \
-  rabbitmq-server epmd.socket epmd.service; do
+  rabbitmq-server epmd.socket epmd.service prometheus prometheus-alertmanager prometheus-node-exporter \
+  prometheus-libvirt-exporter; do
   systemctl disable "$unit" >/dev/null 2>&1 || true
 done
 mkdir -p /root/.ssh && chmod 0700 /root/.ssh
