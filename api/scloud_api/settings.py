@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         description="Ceph pools volumes may be created in (the compute nodes' libvirt client can use "
         "only these); empty: any pool.",
     )
+    prometheus_urls: list[str] = Field(
+        default_factory=list,
+        description="Prometheus servers the metrics routes read (GET /v1/nodes/{name}/metrics, "
+        "/v1/vms/{name}/metrics), tried in order; empty: those routes answer 503.",
+    )
     vm_ceph_user: str = Field(
         "libvirt",
         pattern=r"^[A-Za-z0-9_.-]{1,64}$",

@@ -245,6 +245,17 @@ def test_the_cloud_through_the_vip(operator, guest):
     lsps = node_exec(MGMT_NODES[0], "ovn-nbctl", "--no-leader-only", "lsp-list", f"{P}-web").stdout
     assert f"{a1}-eth1" not in lsps, lsps
 
+    # Its live figures, from the mgmt nodes' Prometheus (libvirt's exporter on its node).
+    deadline = time.monotonic() + 120
+    while True:
+        figures = c.get(f"/v1/vms/{a1}/metrics", params={"minutes": 5, "step": 15}).json()
+        if figures.get("series", {}).get("cpu_used_cores") and figures["series"]["memory_used_bytes"]:
+            break
+        assert time.monotonic() < deadline, figures
+        time.sleep(5)
+    assert all(v >= 0 for _, v in figures["series"]["cpu_used_cores"]), figures
+    assert figures["series"]["memory_used_bytes"][-1][1] > 0, figures
+
     # In use: a bound public IP, an attached volume cannot go.
     assert c.delete(f"/v1/public-ips/{P}-ip").status_code == 409
     assert c.delete(f"/v1/volumes/{POOL}/{P}-vol2").status_code == 409

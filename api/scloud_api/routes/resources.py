@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from .. import promql
 from ..deps import Admin, CallbackHeader, IdempotencyKey, Operator, ServicesDep, Viewer
 from ..errors import NotFound
 from ..models import Node, ResourceKind
@@ -318,3 +319,44 @@ def update_node(name: Name, body: NodeUpdate, services: ServicesDep, _: Admin) -
             )
         node.draining = body.draining
     return next(n for n in _nodes(services) if n.name == name)
+
+
+# Metrics (read from Prometheus, roles/monitoring) -------------------------------------------------
+class MetricsPublic(BaseModel):
+    name: str
+    start: UtcDatetime
+    end: UtcDatetime
+    step: int = Field(description="Seconds between two points.")
+    source: str = Field(description="The Prometheus that answered.")
+    series: dict[str, list[list[float]]] = Field(description="Per indicator: [unix time, value] points.")
+
+
+Minutes = Annotated[int, Query(ge=1, le=1440, description="How far back.")]
+Step = Annotated[int, Query(ge=5, le=3600, description="Seconds between two points.")]
+
+
+@router.get(
+    "/nodes/{name}/metrics", response_model=MetricsPublic, responses={**AUTH, **problems(404, 422, 503)}
+)
+def node_metrics(
+    name: Name, services: ServicesDep, _: Viewer, minutes: Minutes = 15, step: Step = 30
+) -> MetricsPublic:
+    """A node's recent CPU use, available memory, load and running VMs, from Prometheus."""
+    with services.sm_read() as s:
+        if s.get(Node, name) is None:
+            raise NotFound(f"node {name} is not known", code="node_not_found")
+    out = promql.series(services.settings.prometheus_urls, promql.NODE_QUERIES, minutes, step, node=name)
+    return MetricsPublic(name=name, **out)
+
+
+@router.get(
+    "/vms/{name}/metrics", response_model=MetricsPublic, responses={**AUTH, **problems(404, 422, 503)}
+)
+def vm_metrics(
+    name: Name, services: ServicesDep, _: Viewer, minutes: Minutes = 15, step: Step = 30
+) -> MetricsPublic:
+    """A VM's recent CPU (cores used), memory, disk and network rates, from Prometheus (libvirt's
+    exporter on its node)."""
+    _get(services, ResourceKind.VM, name)  # 404 when there is no such VM
+    out = promql.series(services.settings.prometheus_urls, promql.VM_QUERIES, minutes, step, vm=name)
+    return MetricsPublic(name=name, **out)
