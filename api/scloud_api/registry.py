@@ -970,9 +970,12 @@ def public_view(rec: Resource, links: Callable[[Resource], dict[str, str]] | Non
 
 
 def _vm_drift(rec: Resource) -> bool:
+    return vm_drift(rec.spec, rec.observed)
+
+
+def vm_drift(spec: dict, obs: dict) -> bool:
     """Whether the engine showed something the spec does not want: no domain, or another state."""
-    obs = rec.observed
-    wanted = "running" if rec.spec.get("state", "running") == "running" else "shutoff"
+    wanted = "running" if spec.get("state", "running") == "running" else "shutoff"
     if not obs.get("exists", True):
         return True
     return bool(obs.get("state")) and obs["state"] != wanted
@@ -993,7 +996,7 @@ def vm_drift_exposition(s: Session) -> str:
     for name, node, spec, observed in rows:
         if not observed:
             continue
-        drift = _vm_drift(Resource(spec=spec, observed=observed))
+        drift = vm_drift(spec, observed)
         lines.append(f'scloud_vm_drift{{vm="{_label(name)}",vm_node="{_label(node)}"}} {int(drift)}')
     return "\n".join(lines) + "\n"
 
