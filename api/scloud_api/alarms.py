@@ -50,8 +50,10 @@ class Notification(BaseModel):
 
 
 def _node(labels: dict[str, str]) -> str | None:
-    if labels.get("node"):
-        return labels["node"][:255]
+    # `vm_node`: the node of a VM's alarm (VmDownUnexpectedly), whose `node` is the API replica's.
+    for key in ("node", "vm_node"):
+        if labels.get(key):
+            return labels[key][:255]
     instance = labels.get("instance")
     return instance.rsplit(":", 1)[0][:255] if instance else None
 

@@ -205,3 +205,16 @@ def test_bad_filters_are_refused(api):
         assert c.get("/v1/alarms/not-an-id").status_code == 422
         missing = c.get("/v1/alarms/00000000-0000-0000-0000-000000000000")
         assert missing.status_code == 404 and missing.json()["code"] == "alarm_not_found"
+
+
+def test_a_vm_alarm_names_the_vm_and_its_node(api):
+    """VmDownUnexpectedly (max by vm, vm_node): the node is the VM's, not an API replica's."""
+    alert = {
+        **NOTE["alerts"][0],
+        "labels": {"alertname": "VmDownUnexpectedly", "severity": "critical", "vm": "web1", "vm_node": "n3"},
+        "fingerprint": "0a0b0c0d0e0f1011",
+    }
+    with api.client("operator") as c:
+        assert c.post("/v1/alarms/webhook", json={**NOTE, "alerts": [alert]}).json()["opened"] == 1
+        (alarm,) = c.get("/v1/alarms", params={"name": "VmDownUnexpectedly"}).json()["items"]
+    assert alarm["node"] == "n3" and alarm["resource"] == "web1", alarm
