@@ -75,6 +75,19 @@ def test_every_target_is_scraped_by_every_prometheus(cloud_deployed):
         assert status["cluster"]["status"] == "ready" and len(status["cluster"]["peers"]) == 3, status
 
 
+def test_a_node_s_recent_figures_through_the_vip(api):
+    """GET /v1/nodes/{name}/metrics through the VIP: the replica asks a Prometheus of the mgmt nodes."""
+
+    def figures():
+        body = api.get("/v1/nodes/scloud-node1/metrics", params={"minutes": 5, "step": 15}).json()
+        series = body.get("series", {})
+        return body if series.get("cpu_used_ratio") and series.get("memory_available_ratio") else None
+
+    body = _until("node 1's figures through the VIP", figures, 120, every=5)
+    assert all(0 <= v <= 1 for _, v in body["series"]["cpu_used_ratio"]), body
+    assert body["source"].endswith(":9090"), body
+
+
 def _an_osd_of(node: str) -> int:
     tree = json.loads(node_exec(node, "ceph", "osd", "tree", "-f", "json").stdout)
     hosts = {n["name"]: n["children"] for n in tree["nodes"] if n["type"] == "host"}
