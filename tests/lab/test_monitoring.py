@@ -136,6 +136,8 @@ def test_an_osd_down_is_an_alarm_once_and_resolved(api):
         node_exec("scloud-node1", "systemctl", "start", "prometheus")
     after = [a for a in api.get("/v1/alarms", params=params).json()["items"] if a["id"] not in before]
     assert len(after) == 1, after  # once, although two Prometheus and three Alertmanagers saw it
+    acked = api.post(f"/v1/alarms/{alarm['id']}/ack", json={"comment": "drill"})
+    assert acked.status_code == 200 and acked.json()["ack_comment"] == "drill", acked.text
     print(
         f"\n{resource} on {node}: alarm in the API {fired:.0f} s after the stop, "
         f"resolved {cleared:.0f} s after the start"
