@@ -5,10 +5,17 @@ alerts to ``POST /v1/alarms/webhook`` with an operator key. Each alert is one al
 ``fingerprint`` and its ``startsAt`` name it, so a replica receiving the same notification again, or
 Alertmanager repeating it, updates the same row; the same alert firing again after its resolution
 is a new alarm. A resolution is final for its alarm: a late repeat of the firing does not reopen it.
+
+Subscribers (``AlarmSubscription``) get a signed callback when an alarm they asked for opens and when
+it resolves: ``ingest`` writes one ``AlarmNotice`` per subscriber and change in the same transaction
+(unique per subscription, alarm and event, so a replica storing the same notification again adds
+none), and the API node delivers them after the commit (``callbacks.py``).
 """
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import datetime
 from typing import Any, Literal
 
@@ -17,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .models import Alarm, utcnow
+from .models import Alarm, AlarmNotice, AlarmSubscription, new_id, utcnow
 
 FIRING, RESOLVED = "firing", "resolved"
 # Alertmanager writes this for an alert that has no end yet.
@@ -70,15 +77,78 @@ def _find(s: Session, alert: Alert) -> Alarm | None:
     return s.scalar(select(Alarm).where(*same))
 
 
-def ingest(s: Session, note: Notification) -> dict[str, int]:
-    """Store every alert of one notification; returns how many alarms it opened, updated, resolved."""
+def alarm_payload(alarm: Alarm) -> dict[str, Any]:
+    """An alarm as the API shows it (``GET /v1/alarms/{id}``): the data of its callbacks."""
+
+    def when(value: datetime | None) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "id": alarm.id,
+        "name": alarm.name,
+        "severity": alarm.severity,
+        "status": alarm.status,
+        "node": alarm.node,
+        "resource": alarm.resource,
+        "summary": alarm.summary,
+        "labels": alarm.labels,
+        "annotations": alarm.annotations,
+        "fingerprint": alarm.fingerprint,
+        "starts_at": when(alarm.starts_at),
+        "ends_at": when(alarm.ends_at),
+        "acknowledged_at": when(alarm.acknowledged_at),
+        "acknowledged_by": alarm.acknowledged_by,
+    }
+
+
+def matches(sub: AlarmSubscription, alarm: Alarm) -> bool:
+    return (not sub.severities or alarm.severity in sub.severities) and (
+        not sub.alarms or alarm.name in sub.alarms
+    )
+
+
+def _notify(s: Session, alarm: Alarm, event: str, node: str, notices: list[str]) -> None:
+    """One notice per subscription that wants this alarm's ``event`` (alarm.firing, alarm.resolved)."""
+    subs = [sub for sub in s.scalars(select(AlarmSubscription)) if matches(sub, alarm)]
+    if not subs:
+        return
+    now = utcnow()
+    body = json.dumps(
+        {"type": event, "timestamp": now.isoformat(), "data": alarm_payload(alarm)}, separators=(",", ":")
+    )
+    for sub in subs:
+        notice = AlarmNotice(
+            id=f"msg_{uuid.uuid4().hex}",
+            subscription_id=sub.id,
+            alarm_id=alarm.id,
+            event=event,
+            url=sub.url,
+            body=body,
+            node=node,
+            created_at=now,
+            attempts=0,
+            delivered=False,
+        )
+        try:
+            with s.begin_nested():
+                s.add(notice)
+        except IntegrityError:
+            continue  # another replica wrote it: it delivers it
+        notices.append(notice.id)
+
+
+def ingest(s: Session, note: Notification, node: str = "") -> tuple[dict[str, int], list[str]]:
+    """Store every alert of one notification. Returns how many alarms it opened, updated, resolved,
+    and the notices to deliver once the transaction is committed."""
     counts = {"opened": 0, "updated": 0, "resolved": 0}
+    notices: list[str] = []
     now = utcnow()
     for alert in note.alerts:
         ends = alert.endsAt if alert.endsAt and alert.endsAt.year > _NO_END_YEAR else None
         row = _find(s, alert)
         if row is None:
             row = Alarm(
+                id=new_id(),
                 fingerprint=alert.fingerprint,
                 name=alert.labels.get("alertname", "unnamed")[:255],
                 severity=alert.labels.get("severity", "none")[:32],
@@ -101,6 +171,7 @@ def ingest(s: Session, note: Notification) -> dict[str, int]:
                 row = _find(s, alert)
             else:
                 counts["resolved" if alert.status == RESOLVED else "opened"] += 1
+                _notify(s, row, f"alarm.{alert.status}", node, notices)
                 continue
         if row.status == RESOLVED:
             continue  # final: a late repeat of the firing does not reopen it
@@ -108,9 +179,10 @@ def ingest(s: Session, note: Notification) -> dict[str, int]:
         if alert.status == RESOLVED:
             row.status, row.ends_at = RESOLVED, ends or now
             counts["resolved"] += 1
+            _notify(s, row, "alarm.resolved", node, notices)
         else:
             counts["updated"] += 1
-    return counts
+    return counts, notices
 
 
 def query(

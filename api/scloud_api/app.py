@@ -360,7 +360,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _problem_response(500, "internal_error", "internal error; see the service log")
 
     # The most requested first: FastAPI tries the routes in order, at a cost each (docs/benchmarks.md).
-    routers = (ops.router, jobs.router, playbooks.router, resources.router, alarms.router, keys.router)
+    routers = (
+        ops.router,
+        jobs.router,
+        playbooks.router,
+        resources.router,
+        alarms.router,
+        alarms.subscriptions,
+        keys.router,
+    )
     for router in routers:
         app.include_router(router)
     app.add_middleware(

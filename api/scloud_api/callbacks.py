@@ -1,4 +1,5 @@
-"""Signed callbacks (Standard Webhooks) on every terminal state of a job, retried with backoff.
+"""Signed callbacks (Standard Webhooks) on every terminal state of a job and on every change of an
+alarm a subscription asked for (``AlarmNotice``, the alarms' outbox), retried with backoff.
 
 Each message has one ``webhook-id`` kept across its retries; every attempt is signed afresh with its
 own ``webhook-timestamp`` over ``{id}.{timestamp}.{body}`` (HMAC-SHA256, ``v1,<base64>``) and is
@@ -44,7 +45,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import metrics
 from .errors import Invalid
-from .models import CallbackAttempt, Job, utcnow
+from .models import AlarmNotice, CallbackAttempt, Job, utcnow
 from .settings import Settings
 
 log = logging.getLogger("scloud_api.callbacks")
@@ -272,17 +273,35 @@ def origin(url: str) -> str:
 
 
 # Delivery ------------------------------------------------------------------------------------------
+Kind = Literal["job", "notice"]
+
+
 @dataclass(frozen=True)
 class Message:
-    """One terminal state of one job to deliver: the same id and body across its attempts."""
+    """One terminal state of one job, or one alarm notice, to deliver: the same id and body across
+    its attempts."""
 
-    job_id: str
-    status: str
+    kind: Kind
+    ref: str  # the job's id, or the notice's
+    status: str  # the job's status, or the notice's event
     msg_id: str
     url: str
     body: bytes
     attempts: int  # made already (by this process or one before it)
     first_at: float  # epoch seconds of the first attempt, or now: the retry window starts there
+
+    @property
+    def log_extra(self) -> dict[str, str]:
+        return {"job_id": self.ref} if self.kind == "job" else {"notice_id": self.ref}
+
+
+@dataclass
+class _Result:
+    attempt: int
+    http_status: int | None = None
+    error: str | None = None
+    duration_ms: int | None = None
+    delivered: bool = False
 
 
 @dataclass
@@ -297,11 +316,12 @@ Outcome = Literal["delivered", "failed", "refused", "skipped"]
 class CallbackDispatcher:
     """Delivers callbacks, at least once per terminal state, on an asyncio loop in its own thread.
 
-    ``dispatch(job_id)`` returns at once; ``deliver(job_id)`` (the Celery worker's) waits for the
-    outcome. An attempt holds a slot of its receiver (``callback_max_per_host``) and one of the
-    process (``callback_max_in_flight``), in that order, so messages queued for a slow receiver
-    wait without holding the slots other receivers need. Database reads and writes and name
-    resolution run in small thread pools of their own, so they never block the loop.
+    ``dispatch(job_id)`` and ``dispatch_notice(notice_id)`` return at once; ``deliver(job_id)`` (the
+    Celery worker's) waits for the outcome. An attempt holds a slot of its receiver
+    (``callback_max_per_host``) and one of the process (``callback_max_in_flight``), in that order,
+    so messages queued for a slow receiver wait without holding the slots other receivers need.
+    Database reads and writes and name resolution run in small thread pools of their own, so they
+    never block the loop.
     """
 
     def __init__(self, settings: Settings, sm: sessionmaker[Session], payload: Callable[[Job], dict]):
@@ -311,7 +331,7 @@ class CallbackDispatcher:
         self.secret = load_or_create_secret(settings)
         self._closed = False
         self._loop = asyncio.new_event_loop()
-        self._tasks: dict[str, asyncio.Task] = {}
+        self._tasks: dict[tuple[Kind, str], asyncio.Task] = {}
         self._receivers: dict[str, _Receiver] = {}
         self._in_flight = asyncio.Semaphore(settings.callback_max_in_flight)
         self._stopping = asyncio.Event()
@@ -338,16 +358,22 @@ class CallbackDispatcher:
 
     # Entry points (any thread) -------------------------------------------------------------------
     def dispatch(self, job_id: str) -> None:
+        self._dispatch(("job", job_id))
+
+    def dispatch_notice(self, notice_id: str) -> None:
+        self._dispatch(("notice", notice_id))
+
+    def _dispatch(self, key: tuple[Kind, str]) -> None:
         if self._closed:
             return
         with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
-            self._loop.call_soon_threadsafe(self._ensure, job_id)
+            self._loop.call_soon_threadsafe(self._ensure, key)
 
     def deliver(self, job_id: str) -> None:
         """Deliver the job's callback (or give up) before returning."""
         if self._closed:
             return
-        future = asyncio.run_coroutine_threadsafe(self._join(job_id), self._loop)
+        future = asyncio.run_coroutine_threadsafe(self._join(("job", job_id)), self._loop)
         with contextlib.suppress(concurrent.futures.CancelledError):
             future.result()
 
@@ -371,22 +397,22 @@ class CallbackDispatcher:
         self._db.shutdown(wait=True)
 
     # On the loop ---------------------------------------------------------------------------------
-    def _ensure(self, job_id: str) -> asyncio.Task:
-        """One delivery task per job at a time: a second dispatch joins the first."""
-        task = self._tasks.get(job_id)
+    def _ensure(self, key: tuple[Kind, str]) -> asyncio.Task:
+        """One delivery task per message source at a time: a second dispatch joins the first."""
+        task = self._tasks.get(key)
         if task is None:
-            task = self._loop.create_task(self._deliver_safe(job_id), name=f"callback-{job_id}")
-            self._tasks[job_id] = task
+            task = self._loop.create_task(self._deliver_safe(key), name=f"callback-{key[0]}-{key[1]}")
+            self._tasks[key] = task
 
             def forget(done: asyncio.Task) -> None:
-                if self._tasks.get(job_id) is done:
-                    del self._tasks[job_id]
+                if self._tasks.get(key) is done:
+                    del self._tasks[key]
 
             task.add_done_callback(forget)
         return task
 
-    async def _join(self, job_id: str) -> None:
-        await asyncio.shield(self._ensure(job_id))
+    async def _join(self, key: tuple[Kind, str]) -> None:
+        await asyncio.shield(self._ensure(key))
 
     async def _drain(self) -> None:
         self._stopping.set()
@@ -401,13 +427,13 @@ class CallbackDispatcher:
     async def _in_db(self, fn: Callable, *args):
         return await self._loop.run_in_executor(self._db, fn, *args)
 
-    async def _deliver_safe(self, job_id: str) -> None:
+    async def _deliver_safe(self, key: tuple[Kind, str]) -> None:
         try:
-            await self._deliver(job_id)
+            await self._deliver(key)
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("callback delivery crashed", extra={"job_id": job_id})
+            log.exception("callback delivery crashed", extra={"source": key[0], "ref": key[1]})
 
     def _backoff(self, attempt: int) -> float:
         base = min(
@@ -416,7 +442,11 @@ class CallbackDispatcher:
         # "Equal jitter": at least half the exponential delay, plus a random share of the rest.
         return base / 2 + random.uniform(0, base / 2)  # noqa: S311 - jitter, not a secret
 
-    def _load(self, job_id: str) -> Message | None:
+    def _load(self, key: tuple[Kind, str]) -> Message | None:
+        kind, ref = key
+        if kind == "notice":
+            return self._load_notice(ref)
+        job_id = ref
         with self.sm() as s:
             job = s.get(Job, job_id)
             if job is None or not job.callback_url:
@@ -431,7 +461,8 @@ class CallbackDispatcher:
                 separators=(",", ":"),
             ).encode()
             return Message(
-                job_id=job_id,
+                kind="job",
+                ref=job_id,
                 status=status,
                 msg_id=done[0].webhook_id if done else f"msg_{uuid.uuid4().hex}",
                 url=job.callback_url,
@@ -440,8 +471,24 @@ class CallbackDispatcher:
                 first_at=done[0].at.timestamp() if done else time.time(),
             )
 
-    async def _deliver(self, job_id: str) -> None:
-        msg = await self._in_db(self._load, job_id)
+    def _load_notice(self, notice_id: str) -> Message | None:
+        with self.sm() as s:
+            notice = s.get(AlarmNotice, notice_id)
+            if notice is None or notice.delivered or notice.attempts >= self.settings.callback_max_attempts:
+                return None
+            return Message(
+                kind="notice",
+                ref=notice.id,
+                status=notice.event,
+                msg_id=notice.id,
+                url=notice.url,
+                body=notice.body.encode(),
+                attempts=notice.attempts,
+                first_at=notice.created_at.timestamp(),
+            )
+
+    async def _deliver(self, key: tuple[Kind, str]) -> None:
+        msg = await self._in_db(self._load, key)
         if msg is None:
             return
         deadline = msg.first_at + self.settings.callback_retry_seconds
@@ -459,7 +506,7 @@ class CallbackDispatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
         if not self._stopping.is_set():
-            log.warning("callback not delivered", extra={"job_id": job_id, "attempts": attempt})
+            log.warning("callback not delivered", extra={**msg.log_extra, "attempts": attempt})
 
     @contextlib.asynccontextmanager
     async def _slot(self, url: str) -> AsyncIterator[None]:
@@ -478,14 +525,7 @@ class CallbackDispatcher:
                 del self._receivers[key]
 
     async def _attempt(self, msg: Message, attempt: int, deadline: float) -> Outcome:
-        rec = CallbackAttempt(
-            job_id=msg.job_id,
-            webhook_id=msg.msg_id,
-            job_status=msg.status,
-            attempt=attempt,
-            url=msg.url,
-            delivered=False,
-        )
+        rec = _Result(attempt=attempt)
         outcome: Outcome = "failed"
         address = None
         async with self._slot(msg.url):
@@ -511,15 +551,15 @@ class CallbackDispatcher:
             except asyncio.CancelledError:
                 rec.error = "interrupted: the API stopped during the attempt"
                 rec.duration_ms = int((time.monotonic() - start) * 1000)
-                self._record(rec)  # the loop is stopping: a blocking write is fine now
+                self._record(msg, rec)  # the loop is stopping: a blocking write is fine now
                 raise
             rec.duration_ms = int((time.monotonic() - start) * 1000)
-        await self._in_db(self._record, rec)
+        await self._in_db(self._record, msg, rec)
         metrics.CALLBACK_ATTEMPTS.labels(outcome="delivered" if rec.delivered else outcome).inc()
         log.info(
             "callback attempt",
             extra={
-                "job_id": msg.job_id,
+                **msg.log_extra,
                 "attempt": attempt,
                 "address": str(address) if address else None,
                 "http_status": rec.http_status,
@@ -529,9 +569,30 @@ class CallbackDispatcher:
         )
         return outcome
 
-    def _record(self, rec: CallbackAttempt) -> None:
+    def _record(self, msg: Message, rec: _Result) -> None:
         with self.sm.begin() as s:
-            s.add(rec)
+            if msg.kind == "job":
+                s.add(
+                    CallbackAttempt(
+                        job_id=msg.ref,
+                        webhook_id=msg.msg_id,
+                        job_status=msg.status,
+                        attempt=rec.attempt,
+                        url=msg.url,
+                        http_status=rec.http_status,
+                        error=rec.error,
+                        duration_ms=rec.duration_ms,
+                        delivered=rec.delivered,
+                    )
+                )
+                return
+            notice = s.get(AlarmNotice, msg.ref)
+            if notice is None:
+                return  # its subscription was deleted meanwhile
+            notice.attempts = max(notice.attempts, rec.attempt)
+            notice.delivered = notice.delivered or rec.delivered
+            notice.last_at, notice.http_status = utcnow(), rec.http_status
+            notice.error, notice.duration_ms = rec.error, rec.duration_ms
 
     async def _resolve(self, url: httpx.URL) -> list[IPAddress]:
         networks = self.settings.allowed_networks

@@ -170,6 +170,7 @@ class ResourceKind(StrEnum):
     SECURITY_GROUP = "security_group"
     PUBLIC_IP = "public_ip"
     LOAD_BALANCER = "load_balancer"
+    ALARM_RULE = "alarm_rule"
 
 
 class ResourceStatus(StrEnum):
@@ -281,3 +282,51 @@ class Alarm(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     acknowledged_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
     ack_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class AlarmSubscription(Base):
+    """A receiver of the alarms: every alarm that opens or resolves and matches its filters is sent
+    to ``url`` as a signed callback (the jobs' signature, allow-list and retries)."""
+
+    __tablename__ = "alarm_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    severities: Mapped[list] = mapped_column(JSON, default=list)  # empty: every severity
+    alarms: Mapped[list] = mapped_column(JSON, default=list)  # alert names; empty: every alarm
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AlarmNotice(Base):
+    """One callback to send: an alarm's opening or resolution for one subscription (an outbox row,
+    written in the transaction that stores the alarm, so a crash between the two loses nothing).
+
+    Unique per subscription, alarm and event: however many replicas or repeats of Alertmanager's
+    notification arrive, a subscriber is called once per change (at least once: retries keep the
+    ``id``, the ``webhook-id`` a receiver deduplicates on)."""
+
+    __tablename__ = "alarm_notices"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "alarm_id", "event", name="uq_alarm_notices_once"),
+        Index("ix_alarm_notices_pending", "node", "delivered", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(
+        ForeignKey("alarm_subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    alarm_id: Mapped[str] = mapped_column(ForeignKey("alarms.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(32))  # alarm.firing, alarm.resolved
+    url: Mapped[str] = mapped_column(String(2000))
+    body: Mapped[str] = mapped_column(Text)
+    node: Mapped[str] = mapped_column(String(255))  # the API node that stored it and delivers it
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    delivered: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    duration_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)

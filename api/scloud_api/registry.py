@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import locks, scheduler
+from . import locks, rules, scheduler
 from .auth import Principal
 from .catalogue import validate_vars
 from .errors import ApiError, Conflict, Forbidden, Invalid, NotFound
@@ -49,6 +49,7 @@ from .models import (
 )
 from .schemas import JobCreate, JobPublic
 from .specs import (
+    AlarmRuleSpec,
     LoadBalancerSpec,
     PublicIpSpec,
     SecurityGroupSpec,
@@ -67,6 +68,7 @@ PATHS = {
     K.SECURITY_GROUP: "security-groups",
     K.PUBLIC_IP: "public-ips",
     K.LOAD_BALANCER: "load-balancers",
+    K.ALARM_RULE: "alarm-rules",
 }
 SPECS: dict[str, type[BaseModel]] = {
     K.VM: VmSpec,
@@ -76,6 +78,7 @@ SPECS: dict[str, type[BaseModel]] = {
     K.SECURITY_GROUP: SecurityGroupSpec,
     K.PUBLIC_IP: PublicIpSpec,
     K.LOAD_BALANCER: LoadBalancerSpec,
+    K.ALARM_RULE: AlarmRuleSpec,
 }
 # The catalogue entry (playbooks/catalogue.yml) that converges each kind.
 PLAYBOOKS = {
@@ -86,8 +89,10 @@ PLAYBOOKS = {
     K.SECURITY_GROUP: "security_group",
     K.PUBLIC_IP: "public_ip",
     K.LOAD_BALANCER: "load_balancer",
+    K.ALARM_RULE: "alarm_rules",
 }
 NODES_KEY = "nodes:refresh"
+ALARM_RULES_KEY = "alarm_rule:*"
 BUSY_RETRY_AFTER = "5"
 PUBLIC = "public"  # the claim scope of the public network's addresses: ip:public
 
@@ -274,6 +279,8 @@ class Registry:
         if kind == K.LOAD_BALANCER:
             subnet = spec.subnet if spec is not None else (rec.spec.get("subnet") if rec else None)
             return [resource_key(K.SUBNET, subnet)] if subnet else []
+        if kind == K.ALARM_RULE:
+            return [ALARM_RULES_KEY]  # one rule file: one change at a time
         return []
 
     def _busy_keys(self, s, kind, name, rec, spec) -> list[str]:
@@ -288,6 +295,9 @@ class Registry:
         if vpc:
             keys.append(resource_key(K.VPC, vpc))
             keys += [resource_key(K.SUBNET, sub.name) for sub in self._subnets_of(s, vpc)]
+        if kind == K.ALARM_RULE:  # every job writes the whole set: one at a time
+            names = s.scalars(select(Resource.name).where(Resource.kind == K.ALARM_RULE))
+            keys += [resource_key(K.ALARM_RULE, n) for n in names]
         return keys
 
     def _check_busy(self, s: Session, keys: Iterable[str], own: str) -> None:
@@ -303,6 +313,36 @@ class Registry:
                 code="resource_busy",
                 headers={"Retry-After": BUSY_RETRY_AFTER},
             )
+
+    # Alarm rules -------------------------------------------------------------------------------
+    def _alarm_rules(self, s: Session, rec: Resource | None, without: str | None = None) -> list[dict]:
+        """The whole set of the API's rules, as the job writes it: every record but the one being
+        deleted, this one with its new spec."""
+        recs = s.scalars(select(Resource).where(Resource.kind == K.ALARM_RULE).order_by(Resource.name)).all()
+        if rec is not None and rec not in recs:
+            recs.append(rec)
+        out = []
+        for r in sorted(recs, key=lambda r: r.name):
+            if r.name == without or (r.status == ResourceStatus.DELETING and r is not rec):
+                continue
+            out.append(AlarmRuleSpec.model_validate(r.spec).rule(r.name))
+        return out
+
+    def _rules_vars(self, rule_set: list[dict]) -> tuple[dict[str, Any], str]:
+        return {"alarm_rules": rule_set}, self.settings.monitoring_group
+
+    def _put_alarm_rule(self, s, rec, spec: AlarmRuleSpec, principal):
+        shipped = self.settings.collection_root / "roles/monitoring/files/alerts.yml"
+        if rec.name in rules.shipped_names(shipped):
+            msg = f"{rec.name} is a rule the monitoring role ships (docs/monitoring.md): choose another name"
+            raise Invalid(
+                msg, code="reserved_name", errors=[{"loc": ["path", "name"], "rule": "reserved", "msg": msg}]
+            )
+        rules.check(spec.rule(rec.name), self.settings.promtool)
+        return self._rules_vars(self._alarm_rules(s, rec))
+
+    def _delete_alarm_rule(self, s, rec):
+        return self._rules_vars(self._alarm_rules(s, None, without=rec.name))
 
     # Helpers -----------------------------------------------------------------------------------
     @staticmethod

@@ -23,7 +23,17 @@ from .errors import ApiError, Conflict, Forbidden, Invalid, NotFound, ServiceUna
 from .executor import Executor, make_executor
 from .jobprocs import kill_job
 from .jobrun import ansible_env, kill_orphan
-from .models import ACTIVE_STATUSES, TERMINAL_STATUSES, IdempotencyKey, Job, JobStatus, Node, new_id, utcnow
+from .models import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    AlarmNotice,
+    IdempotencyKey,
+    Job,
+    JobStatus,
+    Node,
+    new_id,
+    utcnow,
+)
 from .observe import apply_job_result
 from .reads import Reads
 from .registry import NODES_KEY, Registry
@@ -131,11 +141,24 @@ class Services:
     def recover(self) -> None:
         """Jobs this node left starting/running are failed/interrupted; undelivered callbacks resent.
 
-        With the Celery executor the workers own running jobs and their callbacks: nothing to do.
+        With the Celery executor the workers own running jobs and their callbacks. Alarm notices are
+        this node's (it stored the alarm) whatever the executor.
         """
+        node = self.settings.node_name
+        since = utcnow() - timedelta(hours=24)
+        with self.sm() as s:
+            notices = s.scalars(
+                select(AlarmNotice.id).where(
+                    AlarmNotice.node == node,
+                    AlarmNotice.delivered.is_(False),
+                    AlarmNotice.created_at >= since,
+                    AlarmNotice.attempts < self.settings.callback_max_attempts,
+                )
+            ).all()
+        for notice_id in notices:
+            self.callbacks.dispatch_notice(notice_id)
         if self.settings.executor == "celery":
             return
-        node = self.settings.node_name
         with self.sm.begin() as s:
             jobs = s.scalars(
                 select(Job).where(Job.node == node, Job.status.in_((JobStatus.STARTING, JobStatus.RUNNING)))
@@ -144,7 +167,6 @@ class Services:
             for job in jobs:
                 job.status, job.reason, job.finished_at = JobStatus.FAILED, "interrupted", utcnow()
                 interrupted.append((job.id, job.pid))
-            since = utcnow() - timedelta(hours=24)
             pending = s.scalars(
                 select(Job.id).where(
                     Job.node == node,

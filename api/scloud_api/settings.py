@@ -67,6 +67,17 @@ class Settings(BaseSettings):
         description="Ceph pools volumes may be created in (the compute nodes' libvirt client can use "
         "only these); empty: any pool.",
     )
+    monitoring_group: str = Field(
+        "mgmt",
+        min_length=1,
+        description="Inventory group of the Prometheus servers: where alarm rules made through the API "
+        "are rolled out (PUT /v1/alarm-rules/{name}).",
+    )
+    promtool: str = Field(
+        "promtool",
+        min_length=1,
+        description="Prometheus' promtool, which checks an alarm rule before it is recorded.",
+    )
     prometheus_urls: list[str] = Field(
         default_factory=list,
         description="Prometheus servers the metrics routes read (GET /v1/nodes/{name}/metrics, "

@@ -277,3 +277,73 @@ class LoadBalancerSpec(_Spec):
         if len(set(pairs)) != len(pairs):
             raise ValueError("a member is listed twice")
         return self
+
+
+LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]{0,99}$")]
+RESERVED_LABELS = {"alertname", "severity"}
+
+
+class AlarmRuleSpec(_Spec):
+    """An alarm rule of the operator's own, evaluated by every Prometheus of the mgmt nodes beside
+    the shipped ones (docs/monitoring.md). The record's name is the alert's name (``alertname``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        serialize_by_alias=True,
+        validate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "expr": 'node_filesystem_avail_bytes{mountpoint="/"} < 1e9',
+                    "for": "10m",
+                    "severity": "warning",
+                    "summary": "{{ $labels.instance }} has less than 1 GB free on /",
+                    "runbook": "Free space on the node's root filesystem (journal, logs, images).",
+                }
+            ]
+        },
+    )
+
+    expr: str = Field(
+        ..., min_length=1, max_length=4000, description="PromQL: the alarm fires for every series it returns."
+    )
+    for_: str = Field(
+        "0s",
+        alias="for",
+        max_length=32,
+        pattern=r"^([0-9]+(ms|s|m|h|d|w|y))+$",
+        description="How long the expression must hold before the alarm fires (Prometheus duration).",
+    )
+    severity: Literal["critical", "warning", "info"] = "warning"
+    summary: str = Field(
+        ...,
+        min_length=1,
+        max_length=500,
+        description="One line; Prometheus templates such as {{ $labels.x }}.",
+    )
+    description: str = Field("", max_length=2000)
+    runbook: str = Field(..., min_length=1, max_length=2000, description="What the operator should do.")
+    labels: dict[LabelName, Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=dict, max_length=16, description="More labels (not alertname or severity)."
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _no_reserved(cls, value: dict[str, str]) -> dict[str, str]:
+        taken = sorted(RESERVED_LABELS & set(value))
+        if taken:
+            raise ValueError(f"{', '.join(taken)} is set by the rule itself (its name, its severity)")
+        return value
+
+    def rule(self, name: str) -> dict:
+        """The rule as Prometheus' rule file has it."""
+        annotations = {"summary": self.summary, "runbook": self.runbook}
+        if self.description:
+            annotations["description"] = self.description
+        return {
+            "alert": name,
+            "expr": self.expr,
+            "for": self.for_,
+            "labels": {**self.labels, "severity": self.severity},
+            "annotations": annotations,
+        }

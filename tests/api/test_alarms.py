@@ -7,6 +7,7 @@ each firing and each resolution. Read, filtered and acknowledged through the API
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
@@ -218,3 +219,123 @@ def test_a_vm_alarm_names_the_vm_and_its_node(api):
         assert c.post("/v1/alarms/webhook", json={**NOTE, "alerts": [alert]}).json()["opened"] == 1
         (alarm,) = c.get("/v1/alarms", params={"name": "VmDownUnexpectedly"}).json()["items"]
     assert alarm["node"] == "n3" and alarm["resource"] == "web1", alarm
+
+
+# Subscriptions: signed callbacks when an alarm opens and resolves ----------------------------------
+def _subscribe(api, name, url, **filters):
+    with api.client("operator") as c:
+        r = c.put(f"/v1/alarm-subscriptions/{name}", json={"url": url, **filters})
+        assert r.status_code in (200, 201), r.text
+        return r
+
+
+def test_a_subscriber_gets_one_signed_callback_per_change(api, alertmanager):
+    """Through a real Alertmanager: the subscriber asked for critical alarms gets the firing and the
+    resolution once each (signed, the same webhook-id across retries: its first answer is a 503),
+    the one asked for warnings only gets nothing, and the deliveries show on the subscription."""
+    from scloud_api.callbacks import verify
+
+    from .receiver import Receiver
+
+    secret = api.settings.webhook_secret.get_secret_value()
+    with Receiver(statuses=[503, 200, 200]) as critical, Receiver() as warnings:
+        assert _subscribe(api, "pager", critical.url, severities=["critical"]).status_code == 201
+        _subscribe(api, "chat", warnings.url, severities=["warning"], alarms=["CephOsdDown"])
+        started = datetime.now(UTC) - timedelta(seconds=5)
+        alertmanager.post(OSD_DOWN, RUNBOOK, starts=started)
+        (alarm,) = _wait_for(api, {"status": "firing"}, 1)
+        critical.wait_calls(2, timeout=30)  # the 503, then its retry
+        alertmanager.post(OSD_DOWN, RUNBOOK, starts=started, ends=datetime.now(UTC))
+        _wait_for(api, {"status": "resolved"}, 1)
+        critical.wait_calls(3, timeout=30)
+        time.sleep(3)  # Alertmanager's repeats and a second delivery would come now
+        calls = critical.calls
+        bodies = [json.loads(c["body"]) for c in calls]
+        assert [b["type"] for b in bodies] == ["alarm.firing", "alarm.firing", "alarm.resolved"], bodies
+        assert calls[0]["headers"]["webhook-id"] == calls[1]["headers"]["webhook-id"]
+        assert calls[1]["headers"]["webhook-id"] != calls[2]["headers"]["webhook-id"]
+        assert all(verify(secret, c["headers"], c["body"]) for c in calls)
+        assert all(b["data"]["id"] == alarm["id"] and b["data"]["name"] == "CephOsdDown" for b in bodies)
+        assert bodies[2]["data"]["status"] == "resolved" and bodies[2]["data"]["ends_at"]
+        assert calls[0]["path"] == "/hook"
+        assert warnings.calls == []
+    with api.client("viewer") as c:
+        sub = c.get("/v1/alarm-subscriptions/pager").json()
+        assert [(n["event"], n["delivered"], n["attempts"]) for n in sub["recent"]] == [
+            ("alarm.resolved", True, 1),
+            ("alarm.firing", True, 2),
+        ], sub
+        assert sub["recent"][1]["http_status"] == 200
+        assert c.get("/v1/alarm-subscriptions/chat").json()["recent"] == []
+        names = [s["name"] for s in c.get("/v1/alarm-subscriptions").json()["items"]]
+        assert names == ["chat", "pager"]
+
+
+def test_the_same_notification_twice_notifies_once(api):
+    """Two replicas (or Alertmanager's repeat) storing the same notification: one callback."""
+    from .receiver import Receiver
+
+    with Receiver() as rx:
+        _subscribe(api, "once", rx.url)
+        with api.client("operator") as c:
+            for _ in range(3):
+                assert c.post("/v1/alarms/webhook", json=NOTE).status_code == 200
+        rx.wait_calls(1, timeout=30)
+        time.sleep(2)
+        assert len(rx.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "code"),
+    [
+        ({"url": "http://10.1.2.3/hook"}, "url", "callback_url_refused"),  # not on the allow-list
+        ({"url": "file:///etc/passwd"}, "url", "callback_url_refused"),
+        ({"url": "http://127.0.0.1/x", "severities": ["fatal"]}, "severities", "validation_error"),
+        ({"url": "http://127.0.0.1/x", "alarms": ["no spaces"]}, "alarms", "validation_error"),
+        ({"url": "http://127.0.0.1/x", "extra": 1}, "extra", "validation_error"),
+    ],
+)
+def test_a_bad_subscription_is_refused_naming_the_field(api, body, field, code):
+    with api.client("operator") as c:
+        r = c.put("/v1/alarm-subscriptions/bad", json=body)
+        assert r.status_code == 422 and r.json()["code"] == code, r.text
+        assert any(field in map(str, e["loc"]) for e in r.json()["errors"]), r.text
+        assert c.get("/v1/alarm-subscriptions/bad").status_code == 404
+
+
+def test_subscriptions_need_an_operator_and_can_be_deleted(api):
+    with api.client("viewer") as c:
+        assert c.put("/v1/alarm-subscriptions/v", json={"url": "http://127.0.0.1/x"}).status_code == 403
+    _subscribe(api, "gone", "http://127.0.0.1:9/x")
+    with api.client("operator") as c:
+        again = c.put("/v1/alarm-subscriptions/gone", json={"url": "http://127.0.0.1:9/y"})
+        assert again.status_code == 200 and again.json()["url"] == "http://127.0.0.1:9/y"
+        assert c.delete("/v1/alarm-subscriptions/gone").status_code == 204
+        assert c.delete("/v1/alarm-subscriptions/gone").status_code == 404
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_an_undelivered_notice_is_sent_again_by_the_next_start(api_factory):
+    """The receiver fails until the retry window ends; the API node's next start sends the same
+    message (same webhook-id) again, and it is delivered."""
+    from .receiver import Receiver
+
+    with Receiver(statuses=[503] * 50) as rx:
+        retries = {"callback_max_attempts": 50, "callback_backoff_initial": 0.3}
+        first = api_factory(callback_retry_seconds=1.0, **retries)
+        _subscribe(first, "later", rx.url)
+        with first.client("operator") as c:
+            assert c.post("/v1/alarms/webhook", json=NOTE).status_code == 200
+        rx.wait_calls(1, timeout=30)
+        time.sleep(2)  # past the retry window: given up for now
+        with first.client("viewer") as c:
+            (notice,) = c.get("/v1/alarm-subscriptions/later").json()["recent"]
+        assert not notice["delivered"] and notice["attempts"] >= 1, notice
+        failed = len(rx.calls)
+        rx.statuses[:] = [200]
+        api_factory(node_name=first.settings.node_name, **retries)  # the same node and database: its start resends what this node left
+        rx.wait_calls(failed + 1, timeout=30)
+        assert rx.calls[-1]["headers"]["webhook-id"] == rx.calls[0]["headers"]["webhook-id"] == notice["id"]
+        with first.client("viewer") as c:
+            (notice,) = c.get("/v1/alarm-subscriptions/later").json()["recent"]
+        assert notice["delivered"] and notice["http_status"] == 200, notice

@@ -143,6 +143,7 @@ RESOURCE_BASES = {
     "security_group": {},
     "public_ip": {"address": "192.0.2.10"},
     "load_balancer": {"subnet": "s1", "port": 80},
+    "alarm_rule": {"expr": "vector(1)", "summary": "s", "runbook": "r"},
 }
 
 
@@ -229,6 +230,9 @@ def resource_api(api_factory, tmp_path):
         "ansible_connection": "local",
         "ansible_python_interpreter": "/usr/bin/python3",
         "scloud_libvirt_uri": "qemu+unix:///system?socket=/nonexistent/libvirt-sock",
+        # An alarm rule's job writes here, and reloads no Prometheus of this machine.
+        "monitoring_rules_dir": str(tmp_path),
+        "monitoring_prometheus_reload": False,
     }
     inventory.write_text(
         json.dumps({"compute": {"hosts": {"here": host}}, "mgmt": {"hosts": {"here": None}}})

@@ -1,9 +1,11 @@
 """Cluster monitoring on the cloud `make up` built (roles/monitoring, issue 16).
 
-Every mgmt node's Prometheus scrapes every exporter (node, libvirt, Ceph's manager, the API replicas,
-the health timer's OVN and VIP figures); the Alertmanagers form one cluster. Then an OSD is stopped
-while one node's Prometheus is down: its alarm reaches the API's history once, is read through the
-VIP, and is resolved when the OSD is back; both delays are measured.
+Every mgmt node's Prometheus scrapes every exporter (node, libvirt, Ceph's manager, HAProxy, the API
+replicas, the health timer's OVN and VIP figures); the Alertmanagers form one cluster. Then an OSD is
+stopped while one node's Prometheus is down: its alarm reaches the API's history once and a
+subscriber's callback once (signed), is read through the VIP, and is resolved when the OSD is back;
+both delays are measured. An alarm rule made through the VIP is rolled out to every Prometheus,
+fires into the API's history, and goes with its DELETE.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import time
 import httpx
 import pytest
 
+from tests.api.receiver import Receiver
 from tests.harness import REPO, node_exec
-from tests.lab.vip import MGMT_NODES, URL, tls
+from tests.lab.vip import GATEWAY, MGMT_NODES, URL, tls
 
 ADDRESSES = {"scloud-node1": "10.89.10.11", "scloud-node2": "10.89.10.12", "scloud-node3": "10.89.10.13"}
 ADMIN_KEY = REPO / ".cache" / "lab" / "admin.key"
@@ -47,7 +50,7 @@ def api(cloud_deployed):
 
 
 def test_every_target_is_scraped_by_every_prometheus(cloud_deployed):
-    wanted = {"node": 3, "libvirt": 3, "scloud-api": 3}
+    wanted = {"node": 3, "libvirt": 3, "scloud-api": 3, "haproxy": 3}
     for node in MGMT_NODES:
 
         def up_by_job(node=node):
@@ -66,6 +69,9 @@ def test_every_target_is_scraped_by_every_prometheus(cloud_deployed):
         ], leaders
         assert _query(node, "sum(scloud_vip_held)")[0]["value"][1] == "1"
         assert _query(node, "max(scloud_ovn_chassis)")[0]["value"][1] == "3"
+        # HAProxy's own figures: every replica of the API's backend is up, seen from each node.
+        backends = _query(node, 'haproxy_backend_active_servers{proxy="scloud_api_replicas"}')
+        assert sorted(r["value"][1] for r in backends) == ["3", "3", "3"], backends
         # The alarm rules are loaded, and nothing fires on the healthy cloud but what Ceph's own
         # figures show (none expected).
         rules = httpx.get(f"http://{ADDRESSES[node]}:9090/api/v1/rules", timeout=10).json()["data"]["groups"]
@@ -107,6 +113,10 @@ def test_an_osd_down_is_an_alarm_once_and_resolved(api):
     resource = f"osd.{osd}"
     params = {"name": "CephOsdDown", "resource": resource}
     before = {a["id"] for a in api.get("/v1/alarms", params=params).json()["items"]}
+    # A subscriber on this machine (the lab's callback allow-list names the gateway).
+    rx = Receiver(host=GATEWAY).__enter__()
+    sub = {"url": rx.url, "alarms": ["CephOsdDown"], "severities": ["critical"]}
+    assert api.put("/v1/alarm-subscriptions/lab-drill", json=sub).status_code in (200, 201)
     # One Prometheus down: the other two still evaluate the rules; the alarm arrives once.
     node_exec("scloud-node1", "systemctl", "stop", "prometheus")
     try:
@@ -134,8 +144,20 @@ def test_an_osd_down_is_an_alarm_once_and_resolved(api):
         cleared = time.monotonic() - started
     finally:
         node_exec("scloud-node1", "systemctl", "start", "prometheus")
+        try:
+            rx.wait_calls(2, timeout=60)
+            time.sleep(5)  # a duplicate would come now
+        finally:
+            rx.__exit__(None, None, None)
+            api.delete("/v1/alarm-subscriptions/lab-drill")
     after = [a for a in api.get("/v1/alarms", params=params).json()["items"] if a["id"] not in before]
     assert len(after) == 1, after  # once, although two Prometheus and three Alertmanagers saw it
+    # The subscriber: the firing and the resolution of this alarm, once each, signed.
+    mine = [json.loads(c["body"]) for c in rx.calls]
+    mine = [b for b in mine if b["data"]["resource"] == resource]
+    assert [b["type"] for b in mine] == ["alarm.firing", "alarm.resolved"], mine
+    assert all(b["data"]["id"] == alarm["id"] for b in mine)
+    assert all(c["headers"].get("webhook-signature", "").startswith("v1,") for c in rx.calls)
     acked = api.post(f"/v1/alarms/{alarm['id']}/ack", json={"comment": "drill"})
     assert acked.status_code == 200 and acked.json()["ack_comment"] == "drill", acked.text
     print(
@@ -143,3 +165,66 @@ def test_an_osd_down_is_an_alarm_once_and_resolved(api):
         f"resolved {cleared:.0f} s after the start"
     )
     _until("Ceph healthy again", lambda: _healthy(node), 300, every=5)
+
+
+def _rules_of(node: str) -> set[str]:
+    groups = httpx.get(f"http://{ADDRESSES[node]}:9090/api/v1/rules", timeout=10).json()["data"]["groups"]
+    return {r["name"] for g in groups if g["name"] == "scloud-api" for r in g["rules"]}
+
+
+def _job(api, r, timeout=300) -> dict:
+    assert r.status_code == 202, r.text
+    job_id = r.json()["id"]
+    deadline = time.monotonic() + timeout
+    while True:
+        job = api.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] not in ("queued", "starting", "running"):
+            return job
+        assert time.monotonic() < deadline, job
+        time.sleep(2)
+
+
+def test_an_alarm_rule_made_through_the_vip(api):
+    """PUT /v1/alarm-rules/{name} through the VIP: the job writes the rule on every mgmt node and
+    reloads each Prometheus; the rule fires into the API's history; DELETE takes it away and the
+    alarm resolves."""
+    rule = {
+        "expr": 'vector(1) and on() (count(up{job="node"} == 1) >= 1)',
+        "for": "0s",
+        "severity": "info",
+        "summary": "the lab's drill rule ({{ $value }} series)",
+        "runbook": "Nothing to do: tests/lab/test_monitoring.py made it and deletes it.",
+    }
+    t0 = time.monotonic()
+    job = _job(api, api.put("/v1/alarm-rules/LabDrillRule", json=rule))
+    assert job["status"] == "successful", job
+    assert sorted(job["hosts"]) == MGMT_NODES and all(h["changed"] >= 1 for h in job["hosts"].values()), job
+    for node in MGMT_NODES:
+        _until(
+            f"the rule loaded by {node}'s Prometheus", lambda node=node: "LabDrillRule" in _rules_of(node), 60
+        )
+    loaded = time.monotonic() - t0
+
+    def firing():
+        items = api.get("/v1/alarms", params={"name": "LabDrillRule", "status": "firing"}).json()["items"]
+        return items
+
+    (alarm,) = _until("the rule's alarm in the API", firing, 180)
+    fired = time.monotonic() - t0
+    assert alarm["summary"] == "the lab's drill rule (1 series)", alarm  # Prometheus' template, expanded
+    again = _job(api, api.put("/v1/alarm-rules/LabDrillRule", json=rule))
+    assert again["status"] == "successful" and all(h["changed"] == 0 for h in again["hosts"].values()), again
+    record = api.get("/v1/alarm-rules/LabDrillRule").json()
+    assert record["status"] == "ready" and record["observed"]["rules"] == ["LabDrillRule"], record
+
+    gone = _job(api, api.delete("/v1/alarm-rules/LabDrillRule"))
+    assert gone["status"] == "successful", gone
+    for node in MGMT_NODES:
+        _until(f"the rule gone from {node}'s Prometheus", lambda node=node: not _rules_of(node), 60)
+    _until(
+        "the rule's alarm resolved",
+        lambda: api.get(f"/v1/alarms/{alarm['id']}").json()["status"] == "resolved",
+        420,  # Prometheus stops sending it; Alertmanager resolves it when its last endsAt passes
+    )
+    assert api.get("/v1/alarm-rules/LabDrillRule").status_code == 404
+    print(f"\nalarm rule through the VIP: on every Prometheus {loaded:.0f} s, alarm in the API {fired:.0f} s")

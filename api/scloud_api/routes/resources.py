@@ -203,6 +203,7 @@ LABELS = {
     ResourceKind.SECURITY_GROUP: "security group",
     ResourceKind.PUBLIC_IP: "public IP",
     ResourceKind.LOAD_BALANCER: "load balancer",
+    ResourceKind.ALARM_RULE: "alarm rule",
 }
 for _kind, _label in LABELS.items():
     _add_kind(_kind, PATHS[_kind], SPECS[_kind], _label)
