@@ -171,6 +171,7 @@ class ResourceKind(StrEnum):
     PUBLIC_IP = "public_ip"
     LOAD_BALANCER = "load_balancer"
     ALARM_RULE = "alarm_rule"
+    SNAPSHOT = "snapshot"
 
 
 class ResourceStatus(StrEnum):

@@ -53,6 +53,7 @@ from .specs import (
     LoadBalancerSpec,
     PublicIpSpec,
     SecurityGroupSpec,
+    SnapshotSpec,
     SubnetSpec,
     VmSpec,
     VolumeSpec,
@@ -69,6 +70,7 @@ PATHS = {
     K.PUBLIC_IP: "public-ips",
     K.LOAD_BALANCER: "load-balancers",
     K.ALARM_RULE: "alarm-rules",
+    K.SNAPSHOT: "volumes",  # /v1/volumes/{pool}/{name}/snapshots/{snap}: resource_path()
 }
 SPECS: dict[str, type[BaseModel]] = {
     K.VM: VmSpec,
@@ -79,6 +81,7 @@ SPECS: dict[str, type[BaseModel]] = {
     K.PUBLIC_IP: PublicIpSpec,
     K.LOAD_BALANCER: LoadBalancerSpec,
     K.ALARM_RULE: AlarmRuleSpec,
+    K.SNAPSHOT: SnapshotSpec,
 }
 # The catalogue entry (playbooks/catalogue.yml) that converges each kind.
 PLAYBOOKS = {
@@ -90,6 +93,7 @@ PLAYBOOKS = {
     K.PUBLIC_IP: "public_ip",
     K.LOAD_BALANCER: "load_balancer",
     K.ALARM_RULE: "alarm_rules",
+    K.SNAPSHOT: "snapshot",
 }
 NODES_KEY = "nodes:refresh"
 ALARM_RULES_KEY = "alarm_rule:*"
@@ -99,6 +103,14 @@ PUBLIC = "public"  # the claim scope of the public network's addresses: ip:publi
 
 def resource_key(kind: str, name: str) -> str:
     return f"{kind}:{name}"
+
+
+def resource_path(kind: str, name: str) -> str:
+    """The route of a record: a snapshot ``pool/image@snap`` is under its volume."""
+    if kind == K.SNAPSHOT:
+        volume, _, snap = name.partition("@")
+        return f"/v1/volumes/{volume}/snapshots/{snap}"
+    return f"/v1/{PATHS[kind]}/{name}"
 
 
 def router_name(vpc: str) -> str:
@@ -178,7 +190,7 @@ class Registry:
         return job
 
     def _submit(self, principal, kind, name, callback, body, prepare, method, idem, header_cb):
-        path = f"/v1/{PATHS[kind]}/{name}"
+        path = resource_path(kind, name)
         req = JobCreate(playbook=PLAYBOOKS[kind], callback_url=callback)
         return self.services.submit(
             principal,
@@ -213,7 +225,7 @@ class Registry:
     def _prepare(self, s, job, principal, kind, name, spec, body, *, delete: bool) -> None:
         key = resource_key(kind, name)
         rec = self._find(s, kind, name)
-        lock_names = [key, *self._extra_locks(s, kind, rec, spec)]
+        lock_names = [key, *self._extra_locks(s, kind, name, rec, spec)]
         with locks.held(s, *lock_names):
             rec = self._find(s, kind, name)
             self._check_busy(s, self._busy_keys(s, kind, name, rec, spec), key)
@@ -254,7 +266,7 @@ class Registry:
             validate_vars(entry, variables)
             job.extra_vars, job.limit = variables, limit
 
-    def _extra_locks(self, s, kind, rec, spec) -> list[str]:
+    def _extra_locks(self, s, kind, name, rec, spec) -> list[str]:
         """What else the request reads and claims, locked with it (sorted, so no two wait on each other)."""
         if kind == K.VM:
             names = [locks.PLACEMENT]
@@ -281,6 +293,8 @@ class Registry:
             return [resource_key(K.SUBNET, subnet)] if subnet else []
         if kind == K.ALARM_RULE:
             return [ALARM_RULES_KEY]  # one rule file: one change at a time
+        if kind == K.SNAPSHOT:
+            return [resource_key(K.VOLUME, name.partition("@")[0])]
         return []
 
     def _busy_keys(self, s, kind, name, rec, spec) -> list[str]:
@@ -295,6 +309,13 @@ class Registry:
         if vpc:
             keys.append(resource_key(K.VPC, vpc))
             keys += [resource_key(K.SUBNET, sub.name) for sub in self._subnets_of(s, vpc)]
+        if kind == K.SNAPSHOT:  # the volume's job and its snapshots' jobs: one at a time
+            keys.append(resource_key(K.VOLUME, name.partition("@")[0]))
+        if kind == K.VOLUME:
+            snaps = s.scalars(
+                select(Resource.name).where(Resource.kind == K.SNAPSHOT, Resource.name.startswith(f"{name}@"))
+            )
+            keys += [resource_key(K.SNAPSHOT, n) for n in snaps]
         if kind == K.ALARM_RULE:  # every job writes the whole set: one at a time
             names = s.scalars(select(Resource.name).where(Resource.kind == K.ALARM_RULE))
             keys += [resource_key(K.ALARM_RULE, n) for n in names]
@@ -476,8 +497,100 @@ class Registry:
                 "in_use",
                 code="resource_in_use",
             )
+        snaps = self.snapshots_of(s, rec.name)
+        if snaps:
+            raise _conflict(
+                f"volume {rec.name} has snapshots ({', '.join(r.name.partition('@')[2] for r in snaps)}); "
+                "delete them first",
+                ["name"],
+                "has_snapshots",
+                code="resource_in_use",
+            )
         pool, _, image = rec.name.partition("/")
         return {"volume_pool": pool, "volume_name": image, "volume_state": "absent"}, self.service_node()
+
+    @staticmethod
+    def snapshots_of(s: Session, volume: str) -> list[Resource]:
+        return list(
+            s.scalars(
+                select(Resource)
+                .where(Resource.kind == K.SNAPSHOT, Resource.name.startswith(f"{volume}@"))
+                .order_by(Resource.created_at, Resource.name)
+            )
+        )
+
+    # Snapshots ---------------------------------------------------------------------------------
+    def _snapshot_vars(self, name: str, **extra) -> tuple[dict[str, Any], str]:
+        volume, _, snap = name.partition("@")
+        pool, _, image = volume.partition("/")
+        variables = {"snapshot_pool": pool, "snapshot_image": image, "snapshot_name": snap, **extra}
+        return variables, self.service_node()
+
+    def _put_snapshot(self, s, rec, spec: SnapshotSpec, principal):
+        volume = rec.name.partition("@")[0]
+        self._require(s, K.VOLUME, volume, ["path", "name"], "volume")
+        return self._snapshot_vars(rec.name, snapshot_state="present", snapshot_protected=spec.protected)
+
+    def _delete_snapshot(self, s, rec):
+        if rec.spec.get("protected"):
+            raise _conflict(
+                f"snapshot {rec.name} is protected: PUT it with protected false first",
+                ["protected"],
+                "protected",
+                code="resource_protected",
+            )
+        return self._snapshot_vars(rec.name, snapshot_state="absent")
+
+    def _volume_in_use(self, s, volume: str) -> list[str]:
+        """The VMs that have the volume and may be running (a rollback needs them stopped)."""
+        out = []
+        for vm in self._vms(s):
+            if volume in [d["volume"] for d in vm.spec.get("disks") or []]:
+                if (
+                    vm.spec.get("state", "running") != "shutoff"
+                    or (vm.observed or {}).get("state") == "running"
+                ):
+                    out.append(vm.name)
+        return out
+
+    def rollback_snapshot(self, principal: Principal, name: str) -> JobPublic:
+        """A job that rolls the volume back to the snapshot; refused while a VM may run on it."""
+        key = resource_key(K.SNAPSHOT, name)
+        volume = name.partition("@")[0]
+
+        def prepare(s: Session, job: Job) -> None:
+            with locks.held(s, key, resource_key(K.VOLUME, volume)):
+                rec = self.get(s, K.SNAPSHOT, name)
+                self._check_busy(s, self._busy_keys(s, K.SNAPSHOT, name, rec, None), key)
+                users = self._volume_in_use(s, volume)
+                if users:
+                    raise _conflict(
+                        f"volume {volume} is attached to VM {', '.join(users)}, which may be running: "
+                        "PUT the VM with state shutoff before rolling back",
+                        ["name"],
+                        "in_use",
+                        code="resource_in_use",
+                    )
+                variables, limit = self._snapshot_vars(
+                    name,
+                    snapshot_state="present",
+                    snapshot_protected=bool(rec.spec.get("protected")),
+                    snapshot_rollback=True,
+                )
+                variables["resource_generation"] = rec.generation
+                validate_vars(self.services.catalogue.get(PLAYBOOKS[K.SNAPSHOT]), variables)
+                rec.status, rec.last_job_id, rec.updated_at = ResourceStatus.PENDING, job.id, utcnow()
+                job.extra_vars, job.limit = variables, limit
+
+        job, _ = self.services.submit(
+            principal,
+            JobCreate(playbook=PLAYBOOKS[K.SNAPSHOT]),
+            path=resource_path(K.SNAPSHOT, name) + "/rollback",
+            method="POST",
+            resource=key,
+            prepare=prepare,
+        )
+        return job
 
     @staticmethod
     def _vms(s: Session) -> list[Resource]:
@@ -1003,7 +1116,7 @@ def public_view(rec: Resource, links: Callable[[Resource], dict[str, str]] | Non
         "updated_at": rec.updated_at,
         "observed_at": rec.observed_at,
         "links": {
-            "self": f"/v1/{PATHS[rec.kind]}/{rec.name}",
+            "self": resource_path(rec.kind, rec.name),
             **({"last_job": f"/v1/jobs/{rec.last_job_id}"} if rec.last_job_id else {}),
         },
     }

@@ -50,6 +50,17 @@ class VolumeSpec(_Spec):
     shareable: bool = Field(False, description="May be attached to several VMs at once.")
 
 
+class SnapshotSpec(_Spec):
+    """A snapshot ``pool/name@snap`` of a volume: crash-consistent (the data as it was on the disk at
+    that instant, as after a power cut), taken while the volume is in use or not."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"protected": False}]})
+
+    protected: bool = Field(
+        False, description="Ceph's protection: a DELETE is refused until a PUT sets it false again."
+    )
+
+
 class VpcSpec(_Spec):
     """A VPC: an OVN logical router joining its subnets."""
 

@@ -268,8 +268,11 @@ _DISK = {
     "format": {"type": "str", "choices": ["raw", "qcow2"], "default": "raw"},
     "bus": {"type": "str", "choices": ["virtio", "scsi", "sata", "ide", "usb"]},
     "readonly": {"type": "bool", "default": False},
-    "cache": {"type": "str", "default": "default",
-              "choices": ["default", "none", "writeback", "writethrough", "directsync", "unsafe"]},
+    "cache": {
+        "type": "str",
+        "default": "default",
+        "choices": ["default", "none", "writeback", "writethrough", "directsync", "unsafe"],
+    },
 }
 _NIC = {
     "mac": {"type": "str"},
@@ -290,8 +293,11 @@ def main():
     module = AnsibleModule(
         argument_spec=LIBVIRT.argument_spec(
             name={"type": "str", "required": True},
-            state={"type": "str", "default": "running",
-                   "choices": ["running", "shutoff", "paused", "absent"]},
+            state={
+                "type": "str",
+                "default": "running",
+                "choices": ["running", "shutoff", "paused", "absent"],
+            },
             vcpus={"type": "int", "default": 1},
             max_vcpus={"type": "int"},
             memory={"type": "str", "default": "512M"},

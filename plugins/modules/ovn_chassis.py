@@ -121,14 +121,22 @@ def main():
         remote={"type": "str"},
         encap_type={"type": "str", "choices": ["geneve", "vxlan", "stt"]},
         encap_ip={"type": "str"},
-        bridge_mappings={"type": "list", "elements": "dict", "options": {
-            "network": {"type": "str", "required": True},
-            "bridge": {"type": "str", "required": True},
-        }},
+        bridge_mappings={
+            "type": "list",
+            "elements": "dict",
+            "options": {
+                "network": {"type": "str", "required": True},
+                "bridge": {"type": "str", "required": True},
+            },
+        },
         datapath_type={"type": "str", "choices": ["system", "netdev"]},
     )
-    module = AnsibleModule(argument_spec=spec, required_together=OVSDB.required_together,
-                           mutually_exclusive=[("central", "remote")], supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=spec,
+        required_together=OVSDB.required_together,
+        mutually_exclusive=[("central", "remote")],
+        supports_check_mode=True,
+    )
     run_module(module, OVSDB, ResourceOperation(Chassis))
 
 

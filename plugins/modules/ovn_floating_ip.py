@@ -67,8 +67,9 @@ def main():
         port={"type": "str"},
         state={"type": "str", "choices": ["present", "absent"], "default": "present"},
     )
-    module = AnsibleModule(argument_spec=spec, required_together=OVSDB.required_together,
-                           supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=spec, required_together=OVSDB.required_together, supports_check_mode=True
+    )
     run_module(module, OVSDB, ResourceOperation(FloatingIp))
 
 

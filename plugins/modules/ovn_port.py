@@ -124,9 +124,13 @@ def main():
     )
     item_options = dict(item, name={"type": "str", "required": True})
     spec = OVSDB.argument_spec(**item, ports={"type": "list", "elements": "dict", "options": item_options})
-    module = AnsibleModule(argument_spec=spec, required_together=OVSDB.required_together,
-                           required_one_of=[("name", "ports")], mutually_exclusive=[("name", "ports")],
-                           supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=spec,
+        required_together=OVSDB.required_together,
+        required_one_of=[("name", "ports")],
+        mutually_exclusive=[("name", "ports")],
+        supports_check_mode=True,
+    )
     run_module(module, OVSDB, ResourceOperation(LogicalPort, items_key="ports"))
 
 

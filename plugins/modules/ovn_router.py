@@ -122,22 +122,31 @@ def main():
     spec = OVSDB.argument_spec(
         name={"type": "str", "required": True},
         vpc={"type": "str"},
-        subnets={"type": "list", "elements": "dict", "default": [], "options": {
-            "switch": {"type": "str", "required": True},
-            "gateway_ip": {"type": "str"},
-        }},
-        external_gateway={"type": "dict", "options": {
-            "network": {"type": "str", "required": True},
-            "ip": {"type": "str", "required": True},
-            "gateway": {"type": "str"},
-            "chassis": {"type": "list", "elements": "str"},
-        }},
+        subnets={
+            "type": "list",
+            "elements": "dict",
+            "default": [],
+            "options": {
+                "switch": {"type": "str", "required": True},
+                "gateway_ip": {"type": "str"},
+            },
+        },
+        external_gateway={
+            "type": "dict",
+            "options": {
+                "network": {"type": "str", "required": True},
+                "ip": {"type": "str", "required": True},
+                "gateway": {"type": "str"},
+                "chassis": {"type": "list", "elements": "str"},
+            },
+        },
         snat={"type": "list", "elements": "str", "default": []},
         static_routes={"type": "list", "elements": "dict", "default": []},
         state={"type": "str", "choices": ["present", "absent"], "default": "present"},
     )
-    module = AnsibleModule(argument_spec=spec, required_together=OVSDB.required_together,
-                           supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=spec, required_together=OVSDB.required_together, supports_check_mode=True
+    )
     run_module(module, OVSDB, ResourceOperation(Router))
 
 

@@ -57,8 +57,9 @@ def main():
         name={"type": "str", "required": True},
         state={"type": "str", "choices": ["absent"], "default": "absent"},
     )
-    module = AnsibleModule(argument_spec=spec, required_together=OVSDB.required_together,
-                           supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=spec, required_together=OVSDB.required_together, supports_check_mode=True
+    )
     run_module(module, OVSDB, ResourceOperation(SbChassis))
 
 

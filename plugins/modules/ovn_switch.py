@@ -103,8 +103,9 @@ def main():
         exclude_ips={"type": "list", "elements": "str"},
         state={"type": "str", "choices": ["present", "absent"], "default": "present"},
     )
-    module = AnsibleModule(argument_spec=spec, required_together=OVSDB.required_together,
-                           supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=spec, required_together=OVSDB.required_together, supports_check_mode=True
+    )
     run_module(module, OVSDB, ResourceOperation(Switch))
 
 

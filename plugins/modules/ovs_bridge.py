@@ -102,8 +102,9 @@ def main():
         external_ids={"type": "dict"},
         other_config={"type": "dict"},
     )
-    module = AnsibleModule(argument_spec=spec, required_together=OVSDB.required_together,
-                           supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=spec, required_together=OVSDB.required_together, supports_check_mode=True
+    )
     run_module(module, OVSDB, ResourceOperation(Bridge))
 
 

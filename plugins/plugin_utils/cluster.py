@@ -160,8 +160,11 @@ def _require(cond, where, rule):
 
 
 def _name(value, where):
-    _require(isinstance(value, str) and _NAME.match(value or ""), f"{where}",
-             f"{value!r} is not a valid name (lowercase letters, digits and '-', at most 63)")
+    _require(
+        isinstance(value, str) and _NAME.match(value or ""),
+        f"{where}",
+        f"{value!r} is not a valid name (lowercase letters, digits and '-', at most 63)",
+    )
     return value
 
 
@@ -188,11 +191,17 @@ def parse(data):
     spec = _dict(data.get("cluster") or {}, "cluster")
     name = _name(spec.get("name", "cluster"), "cluster.name")
     pool_size = spec.get("pool_size", 3)
-    _require(isinstance(pool_size, int) and not isinstance(pool_size, bool) and pool_size >= 1,
-             "cluster.pool_size", f"{pool_size!r} must be an integer >= 1")
+    _require(
+        isinstance(pool_size, int) and not isinstance(pool_size, bool) and pool_size >= 1,
+        "cluster.pool_size",
+        f"{pool_size!r} must be an integer >= 1",
+    )
     failure_domain = spec.get("failure_domain", "host")
-    _require(failure_domain in FAILURE_DOMAINS, "cluster.failure_domain",
-             f"{failure_domain!r} must be one of {', '.join(FAILURE_DOMAINS)}")
+    _require(
+        failure_domain in FAILURE_DOMAINS,
+        "cluster.failure_domain",
+        f"{failure_domain!r} must be one of {', '.join(FAILURE_DOMAINS)}",
+    )
     cluster_vars = _dict(spec.get("vars") or {}, "cluster.vars")
 
     nodes = []
@@ -223,24 +232,39 @@ def parse(data):
                         f"{nwhere}.address: {address} is already the address of {seen_addresses[address]}"
                     )
                 seen_addresses[address] = node_name
-                overlay = (_address(node["overlay_address"], f"{nwhere}.overlay_address")
-                           if "overlay_address" in node else address)
+                overlay = (
+                    _address(node["overlay_address"], f"{nwhere}.overlay_address")
+                    if "overlay_address" in node
+                    else address
+                )
                 roles = _list(node.get("roles") or [], f"{nwhere}.roles")
                 _require(roles, f"{nwhere}.roles", f"a node needs at least one role among {', '.join(ROLES)}")
                 unknown = sorted(set(roles) - set(ROLES))
-                _require(not unknown, f"{nwhere}.roles",
-                         f"unknown role(s) {', '.join(map(str, unknown))}: use {', '.join(ROLES)}")
+                _require(
+                    not unknown,
+                    f"{nwhere}.roles",
+                    f"unknown role(s) {', '.join(map(str, unknown))}: use {', '.join(ROLES)}",
+                )
                 node_set = _name(str(node.get("set", rack_set)), f"{nwhere}.set")
                 disks = _list(node.get("disks") or [], f"{nwhere}.disks")
-                nodes.append(Node(
-                    name=node_name, address=address, overlay_address=overlay,
-                    roles=tuple(r for r in ROLES if r in roles), set=node_set, rack=rack_name,
-                    datacenter=dc_name, disks=disks, vars=_dict(node.get("vars") or {}, f"{nwhere}.vars"),
-                ))
+                nodes.append(
+                    Node(
+                        name=node_name,
+                        address=address,
+                        overlay_address=overlay,
+                        roles=tuple(r for r in ROLES if r in roles),
+                        set=node_set,
+                        rack=rack_name,
+                        datacenter=dc_name,
+                        disks=disks,
+                        vars=_dict(node.get("vars") or {}, f"{nwhere}.vars"),
+                    )
+                )
 
     _require(nodes, "datacenters", "the cluster has no node")
-    cluster = Cluster(name=name, pool_size=pool_size, failure_domain=failure_domain, nodes=nodes,
-                      vars=cluster_vars)
+    cluster = Cluster(
+        name=name, pool_size=pool_size, failure_domain=failure_domain, nodes=nodes, vars=cluster_vars
+    )
     _check_sets(cluster)
     _check_mgmt(cluster)
     return cluster
@@ -272,6 +296,9 @@ def _check_sets(cluster):
 def _check_mgmt(cluster):
     count = sum(1 for n in cluster.nodes if "mgmt" in n.roles)
     _require(count >= 1, "roles", "the cluster needs at least one mgmt node")
-    _require(count == 1 or count % 2 == 1, "roles",
-             f"{count} mgmt nodes: use 1 or an odd number (3, 5...) so the Ceph mon and OVN RAFT quorums "
-             "survive a failure")
+    _require(
+        count == 1 or count % 2 == 1,
+        "roles",
+        f"{count} mgmt nodes: use 1 or an odd number (3, 5...) so the Ceph mon and OVN RAFT quorums "
+        "survive a failure",
+    )

@@ -20,7 +20,10 @@ _BASE_LOADER = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
 _RESOLVERS = yaml.SafeLoader.yaml_implicit_resolvers
 _STR = "tag:yaml.org,2002:str"
 _SIMPLE_TAGS = {
-    "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
 }
 _CONSTRUCTOR = yaml.SafeLoader("")  # only its construct_yaml_* methods are used
 

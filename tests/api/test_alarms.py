@@ -333,7 +333,9 @@ def test_an_undelivered_notice_is_sent_again_by_the_next_start(api_factory):
         assert not notice["delivered"] and notice["attempts"] >= 1, notice
         failed = len(rx.calls)
         rx.statuses[:] = [200]
-        api_factory(node_name=first.settings.node_name, **retries)  # the same node and database: its start resends what this node left
+        api_factory(
+            node_name=first.settings.node_name, **retries
+        )  # the same node and database: its start resends what this node left
         rx.wait_calls(failed + 1, timeout=30)
         assert rx.calls[-1]["headers"]["webhook-id"] == rx.calls[0]["headers"]["webhook-id"] == notice["id"]
         with first.client("viewer") as c:

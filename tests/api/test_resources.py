@@ -130,3 +130,90 @@ def test_put_volume_twice_changes_once(api_factory, small_ceph, tmp_path):
         assert api.wait(r.json()["id"], timeout=180)["status"] == "successful"
         assert "disk1" not in (small_ceph.rbd("ls", POOL) or [])
         assert c.get(path).status_code == 404
+
+
+def _sha(cluster, pool, image, snap=None) -> str:
+    from tests.integration.ceph.test_rbd_snapshot_backup import sha
+
+    return sha(cluster, pool, image, snap)
+
+
+def _write(cluster, pool, image, byte) -> None:
+    from tests.integration.ceph.test_rbd_snapshot_backup import write
+
+    write(cluster, pool, image, 0, 4 * 1024**2, byte)
+
+
+def _job(api, c, r, status="successful") -> dict:
+    assert r.status_code == 202, r.text
+    job = api.wait(r.json()["id"], timeout=180)
+    assert job["status"] == status, _failures(c, job)
+    return job
+
+
+@pytest.mark.ceph
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_snapshot_rollback_and_protection_through_the_api(api_factory, small_ceph, tmp_path):
+    """A volume's snapshot through the API on a real Ceph: taken (the same PUT again changes
+    nothing), the volume overwritten and rolled back to the snapshot's checksum (a second rollback
+    changes nothing); a protected snapshot and a volume with snapshots refuse their DELETE; a
+    rollback is refused while a VM that may be running has the volume."""
+    from scloud_api.models import Resource, new_id, utcnow
+
+    api = api_factory(inventory=_inventory(tmp_path, scloud_ceph_connection=small_ceph.module_args))
+    vol, snap = f"/v1/volumes/{POOL}/snapvol", f"/v1/volumes/{POOL}/snapvol/snapshots/before"
+    with api.client() as c:
+        _job(api, c, c.put(vol, json={"size": "16M"}))
+        _write(small_ceph, POOL, "snapvol", 0xAA)
+        known = _sha(small_ceph, POOL, "snapvol")
+        assert _put_twice(api, c, snap, {}) == [1, 0]
+        rec = c.get(snap).json()
+        assert rec["status"] == "ready" and rec["observed"]["snapshot"]["name"] == "before", rec
+        assert rec["links"]["self"] == snap
+        assert [s["name"] for s in c.get(f"{vol}/snapshots").json()["items"]] == [f"{POOL}/snapvol@before"]
+
+        _write(small_ceph, POOL, "snapvol", 0xBB)
+        assert _sha(small_ceph, POOL, "snapvol") != known
+        first = _job(api, c, c.post(f"{snap}/rollback"))
+        assert first["hosts"]["here"]["changed"] == 1
+        assert _sha(small_ceph, POOL, "snapvol") == known
+        again = _job(api, c, c.post(f"{snap}/rollback"))
+        assert again["hosts"]["here"]["changed"] == 0
+        assert c.get(snap).json()["observed"]["actions"] == []
+
+        # A volume with snapshots, and a protected snapshot, refuse their DELETE (nothing runs).
+        r = c.delete(vol)
+        assert r.status_code == 409 and r.json()["code"] == "resource_in_use", r.text
+        _job(api, c, c.put(snap, json={"protected": True}))
+        assert small_ceph.rbd("snap", "ls", f"{POOL}/snapvol")[0]["protected"] == "true"
+        r = c.delete(snap)
+        assert r.status_code == 409 and r.json()["code"] == "resource_protected", r.text
+
+        # A VM that has the volume and may run: no rollback.
+        with api.services.sm.begin() as s:
+            s.add(
+                Resource(
+                    id=new_id(),
+                    kind="vm",
+                    name="holder",
+                    spec={"state": "running", "disks": [{"volume": f"{POOL}/snapvol"}]},
+                    status="ready",
+                    observed={},
+                    addresses={},
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+            )
+        r = c.post(f"{snap}/rollback")
+        assert r.status_code == 409 and "holder" in r.json()["detail"], r.text
+        with api.services.sm.begin() as s:
+            s.delete(s.query(Resource).filter_by(kind="vm", name="holder").one())
+
+        _job(api, c, c.put(snap, json={"protected": False}))
+        _job(api, c, c.delete(snap))
+        assert c.get(snap).status_code == 404 and small_ceph.rbd("snap", "ls", f"{POOL}/snapvol") == []
+        _job(api, c, c.delete(vol))
+
+        # A snapshot of a volume the registry does not know is refused, naming it.
+        r = c.put(f"/v1/volumes/{POOL}/nosuch/snapshots/s1", json={})
+        assert r.status_code == 422 and "no volume named" in r.text, r.text

@@ -21,7 +21,7 @@ from ..errors import NotFound
 from ..models import Node, ResourceKind
 from ..registry import PATHS, SPECS, public_view
 from ..schemas import JobPublic, UtcDatetime
-from ..specs import NAME_PATTERN, VolumeSpec
+from ..specs import NAME_PATTERN, SnapshotSpec, VolumeSpec
 from .common import AUTH, problems
 
 router = APIRouter(prefix="/v1", tags=["resources"])
@@ -269,6 +269,85 @@ def list_volumes(
 ) -> ResourceList:
     """Every volume, by pool/name."""
     return _list(services, VOLUME, None, status, offset, limit)
+
+
+# Snapshots of a volume: pool/name@snap ---------------------------------------------------------------
+SNAPSHOT = ResourceKind.SNAPSHOT
+SNAP_PATH = "/volumes/{pool}/{name}/snapshots/{snap}"
+
+
+@router.put(SNAP_PATH, status_code=202, response_model=JobPublic, responses=JOB_RESPONSES)
+def put_snapshot(
+    pool: Pool,
+    name: Image,
+    snap: Name,
+    spec: SnapshotSpec,
+    response: Response,
+    services: ServicesDep,
+    principal: Operator,
+    idempotency_key: IdempotencyKey,
+    x_callback_url: CallbackHeader = None,
+) -> JobPublic:
+    """Take snapshot ``snap`` of volume ``pool/name`` (a job), or change its protection. A snapshot
+    of a volume in use is crash-consistent: the data as it was on the disk at that instant."""
+    job, replayed = services.registry.put(
+        principal,
+        SNAPSHOT,
+        f"{pool}/{name}@{snap}",
+        spec,
+        idempotency_key=idempotency_key,
+        header_callback=x_callback_url,
+    )
+    return _answer(response, job, replayed)
+
+
+@router.delete(SNAP_PATH, status_code=202, response_model=JobPublic, responses=JOB_RESPONSES)
+def delete_snapshot(
+    pool: Pool,
+    name: Image,
+    snap: Name,
+    response: Response,
+    services: ServicesDep,
+    principal: Operator,
+    idempotency_key: IdempotencyKey,
+    x_callback_url: CallbackHeader = None,
+) -> JobPublic:
+    """Delete the snapshot (a job); refused while it is protected."""
+    job, replayed = services.registry.delete(
+        principal,
+        SNAPSHOT,
+        f"{pool}/{name}@{snap}",
+        idempotency_key=idempotency_key,
+        header_callback=x_callback_url,
+    )
+    return _answer(response, job, replayed)
+
+
+@router.post(SNAP_PATH + "/rollback", status_code=202, response_model=JobPublic, responses=JOB_RESPONSES)
+def rollback_snapshot(
+    pool: Pool, name: Image, snap: Name, response: Response, services: ServicesDep, principal: Operator
+) -> JobPublic:
+    """Roll the volume back to the snapshot (a job): what was written since is lost. Refused while
+    a VM that has the volume may be running (PUT the VM with state shutoff first). A volume that
+    already equals the snapshot is left as it is."""
+    return _answer(response, services.registry.rollback_snapshot(principal, f"{pool}/{name}@{snap}"), False)
+
+
+@router.get(SNAP_PATH, response_model=ResourcePublic, responses={**AUTH, **problems(404, 422)})
+def get_snapshot(pool: Pool, name: Image, snap: Name, services: ServicesDep, _: Viewer) -> ResourcePublic:
+    """The record of the snapshot (its size, protection and time as Ceph showed them in ``observed``)."""
+    return _get(services, SNAPSHOT, f"{pool}/{name}@{snap}")
+
+
+@router.get(
+    "/volumes/{pool}/{name}/snapshots", response_model=ResourceList, responses={**AUTH, **problems(422)}
+)
+def list_snapshots(pool: Pool, name: Image, services: ServicesDep, _: Viewer) -> ResourceList:
+    """Every snapshot of the volume, oldest first."""
+    with services.sm_read() as s:
+        rows = services.registry.snapshots_of(s, f"{pool}/{name}")
+        items = [ResourcePublic(**public_view(r)) for r in rows]
+        return ResourceList(items=items, total=len(items), offset=0, limit=len(items))
 
 
 # Nodes ---------------------------------------------------------------------------------------------

@@ -61,8 +61,9 @@ class CephSession:
     ``round_trips`` counts the monitor commands sent, so a module can report how many it used.
     """
 
-    def __init__(self, cluster="ceph", conf=None, user="admin", keyring=None, timeout=30, mon_host=None,
-                 key=None):
+    def __init__(
+        self, cluster="ceph", conf=None, user="admin", keyring=None, timeout=30, mon_host=None, key=None
+    ):
         if not HAS_RADOS:
             raise MissingLibraryError(
                 "the Python binding rados is missing (install python3-rados)", exception=RADOS_IMPORT_ERROR

@@ -112,5 +112,8 @@ _HOST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 def check_host_name(option, value, what):
     """A node's short name as Ceph names its CRUSH host bucket and its monitor; else ValidationError."""
     if not _HOST_NAME_RE.match(value or ""):
-        raise ValidationError(option, f"{value!r} is not a {what} (letters, digits, '.', '_' or '-', "
-                              "starting with a letter or digit, at most 63)")
+        raise ValidationError(
+            option,
+            f"{value!r} is not a {what} (letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit, at most 63)",
+        )

@@ -22,8 +22,13 @@ def read(session, name):
     status = session.mon_command("quorum_status") or {}
     monitors = [m["name"] for m in status.get("monmap", {}).get("mons", [])]
     quorum = list(status.get("quorum_names", []))
-    return {"name": name, "in_map": name in monitors, "in_quorum": name in quorum,
-            "monitors": monitors, "quorum": quorum}
+    return {
+        "name": name,
+        "in_map": name in monitors,
+        "in_quorum": name in quorum,
+        "monitors": monitors,
+        "quorum": quorum,
+    }
 
 
 def converge(session, params, check_mode):
@@ -31,19 +36,27 @@ def converge(session, params, check_mode):
     current = read(session, name)
     if params["state"] == "present":
         if not current["in_map"]:
-            raise ValidationError("name", f"monitor {name} is not in the monitor map (monitors: "
-                                  f"{', '.join(current['monitors'])}): a monitor joins when the ceph_mon "
-                                  "role starts it")
+            raise ValidationError(
+                "name",
+                f"monitor {name} is not in the monitor map (monitors: "
+                f"{', '.join(current['monitors'])}): a monitor joins when the ceph_mon "
+                "role starts it",
+            )
         return {"changed": False, "monitor": current, "commands": [], "diff": make_diff(current, current)}
     if not current["in_map"]:
         return {"changed": False, "monitor": current, "commands": [], "diff": make_diff(current, current)}
     if current["monitors"] == [name]:
-        raise ValidationError("state", f"monitor {name} is the only monitor of the cluster: it cannot be "
-                              "removed")
+        raise ValidationError(
+            "state", f"monitor {name} is the only monitor of the cluster: it cannot be removed"
+        )
     commands = [{"prefix": "mon remove", "name": name}]
-    after = dict(current, in_map=False, in_quorum=False,
-                 monitors=[m for m in current["monitors"] if m != name],
-                 quorum=[m for m in current["quorum"] if m != name])
+    after = dict(
+        current,
+        in_map=False,
+        in_quorum=False,
+        monitors=[m for m in current["monitors"] if m != name],
+        quorum=[m for m in current["quorum"] if m != name],
+    )
     if not check_mode:
         session.mon_command("mon remove", name=name)
         after = read(session, name)

@@ -28,16 +28,19 @@ def read(session, name):
     tree = session.mon_command("osd tree") or {}
     nodes = {n["id"]: n for n in tree.get("nodes", [])}
     host = next((n for n in tree.get("nodes", []) if n.get("type") == "host" and n.get("name") == name), None)
-    settings = sorted(e["name"] for e in session.mon_command("config dump") or []
-                      if e.get("section") == "osd" and e.get("location_type") == "host"
-                      and e.get("location_value") == name)
+    settings = sorted(
+        e["name"]
+        for e in session.mon_command("config dump") or []
+        if e.get("section") == "osd" and e.get("location_type") == "host" and e.get("location_value") == name
+    )
     if host is None:
         return {"name": name, "bucket": False, "osds": [], "settings": settings}
     osds = []
     for osd_id in sorted(host.get("children", [])):
         node = nodes.get(osd_id, {})
-        osds.append({"id": osd_id, "up": node.get("status") == "up",
-                     "in": float(node.get("reweight", 0)) > 0})
+        osds.append(
+            {"id": osd_id, "up": node.get("status") == "up", "in": float(node.get("reweight", 0)) > 0}
+        )
     return {"name": name, "bucket": True, "osds": osds, "settings": settings}
 
 
@@ -55,13 +58,18 @@ def plan(current, state):
         return commands, after
     up = [f"osd.{o['id']}" for o in current["osds"] if o["up"]]
     if up:
-        raise ValidationError("state", f"absent purges the OSDs of {current['name']}, but {', '.join(up)} "
-                              "still up: stop their daemons first (nothing was changed)")
+        raise ValidationError(
+            "state",
+            f"absent purges the OSDs of {current['name']}, but {', '.join(up)} "
+            "still up: stop their daemons first (nothing was changed)",
+        )
     commands = [{"prefix": "osd purge", "id": int(i), "yes_i_really_mean_it": True} for i in ids]
     if current["bucket"]:
         commands.append({"prefix": "osd crush remove", "name": current["name"]})
-    commands += [{"prefix": "config rm", "who": f"osd/host:{current['name']}", "name": key}
-                 for key in current["settings"]]
+    commands += [
+        {"prefix": "config rm", "who": f"osd/host:{current['name']}", "name": key}
+        for key in current["settings"]
+    ]
     return commands, {"name": current["name"], "bucket": False, "osds": [], "settings": []}
 
 
@@ -73,5 +81,4 @@ def converge(session, params, check_mode):
             send = session.mgr_command if cmd["prefix"] in MGR_COMMANDS else session.mon_command
             send(cmd["prefix"], **{k: v for k, v in cmd.items() if k != "prefix"})
         after = read(session, params["name"])
-    return {"changed": bool(commands), "host": after, "commands": commands,
-            "diff": make_diff(current, after)}
+    return {"changed": bool(commands), "host": after, "commands": commands, "diff": make_diff(current, after)}

@@ -77,8 +77,10 @@ class LibvirtEngine(Engine):
         from ansible.module_utils.basic import missing_required_lib
 
         if not HAS_LIBVIRT:
-            raise MissingLibraryError(missing_required_lib("libvirt (Debian package python3-libvirt)"),
-                                      exception=LIBVIRT_IMPORT_ERROR)
+            raise MissingLibraryError(
+                missing_required_lib("libvirt (Debian package python3-libvirt)"),
+                exception=LIBVIRT_IMPORT_ERROR,
+            )
 
     def open(self, module):
         return LibvirtSession(module.params["uri"], run_command=module.run_command)

@@ -79,8 +79,11 @@ class Host:
         if requested == "auto":
             return "kvm" if "kvm" in self.domain_types else "qemu"
         if requested not in self.domain_types:
-            raise ValidationError("virt_type", f"{requested} is not usable on this host (it offers "
-                                  f"{', '.join(sorted(self.domain_types)) or 'none'}); use auto")
+            raise ValidationError(
+                "virt_type",
+                f"{requested} is not usable on this host (it offers "
+                f"{', '.join(sorted(self.domain_types)) or 'none'}); use auto",
+            )
         return requested
 
     def machine(self, requested):
@@ -88,8 +91,10 @@ class Host:
             return None
         if requested not in self.machines:
             known = sorted(k for k in self.machines if "-" not in k)
-            raise ValidationError("machine", f"{requested} is not a machine type of this host's QEMU "
-                                  f"(for example {', '.join(known[:8])})")
+            raise ValidationError(
+                "machine",
+                f"{requested} is not a machine type of this host's QEMU (for example {', '.join(known[:8])})",
+            )
         return self.machines[requested]
 
 
@@ -116,18 +121,21 @@ class DomainTask:
         self.default_machine = host.machines.get("pc")
         host_mem = format_size(host.memory_kib * 1024)
         if desired["memory"] > host.memory_kib:
-            raise ValidationError("memory", f"{self.params['memory']} is above the host's memory "
-                                  f"({host_mem})")
+            raise ValidationError(
+                "memory", f"{self.params['memory']} is above the host's memory ({host_mem})"
+            )
         if desired["max_memory"] > host.memory_kib:
-            raise ValidationError("max_memory", f"{self.params['max_memory']} is above the host's memory "
-                                  f"({host_mem})")
+            raise ValidationError(
+                "max_memory", f"{self.params['max_memory']} is above the host's memory ({host_mem})"
+            )
         try:
             limit = self.conn.getMaxVcpus(desired["virt_type"])
         except libvirt.libvirtError:
             limit = None
         if limit and desired["max_vcpus"] > limit:
-            raise ValidationError("max_vcpus", f"{desired['max_vcpus']} is above the {desired['virt_type']} "
-                                  f"limit of {limit}")
+            raise ValidationError(
+                "max_vcpus", f"{desired['max_vcpus']} is above the {desired['virt_type']} limit of {limit}"
+            )
         self._validate_nics(desired["nics"])
         for disk in desired["disks"]:
             if disk["rbd"]:
@@ -151,14 +159,21 @@ class DomainTask:
             elif os.path.isdir(f"/sys/class/net/{nic['bridge']}/bridge"):
                 nic["_ovs"] = False
                 if nic["vlan"]:
-                    raise ValidationError(f"{opt}.vlan", "needs an Open vSwitch bridge; "
-                                          f"{nic['bridge']} is a Linux bridge")
+                    raise ValidationError(
+                        f"{opt}.vlan", f"needs an Open vSwitch bridge; {nic['bridge']} is a Linux bridge"
+                    )
                 if nic["ovn_port"]:
-                    raise ValidationError(f"{opt}.bridge", f"{nic['bridge']} is a Linux bridge; OVN ports "
-                                          "need the Open vSwitch integration bridge")
+                    raise ValidationError(
+                        f"{opt}.bridge",
+                        f"{nic['bridge']} is a Linux bridge; OVN ports "
+                        "need the Open vSwitch integration bridge",
+                    )
             else:
-                raise ValidationError(f"{opt}.bridge", f"bridge {nic['bridge']} does not exist (neither an "
-                                      "Open vSwitch nor a Linux bridge on this host)")
+                raise ValidationError(
+                    f"{opt}.bridge",
+                    f"bridge {nic['bridge']} does not exist (neither an "
+                    "Open vSwitch nor a Linux bridge on this host)",
+                )
         wanted = {n["ovn_port"]: n for n in nics if n["ovn_port"]}
         if not wanted:
             return
@@ -166,26 +181,41 @@ class DomainTask:
         remote = remote.strip('"')
         first = f"nics[{min(n['_index'] for n in wanted.values())}].ovn_port"
         if rc != 0 or not remote:
-            raise ValidationError(first, "cannot check OVN ports: Open vSwitch on this host has no "
-                                  "external_ids:ovn-remote (is ovn-controller configured?)")
+            raise ValidationError(
+                first,
+                "cannot check OVN ports: Open vSwitch on this host has no "
+                "external_ids:ovn-remote (is ovn-controller configured?)",
+            )
         # Any server of the RAFT cluster will do for this read (no leader hunt), and a busy cluster
         # gets three tries before the run fails.
         for attempt in range(SB_READ_ATTEMPTS):
-            rc, out, err = self.run_command(["ovn-sbctl", f"--db={remote}", "--no-leader-only",
-                                             "--timeout=10", "--bare", "--columns=logical_port", "list",
-                                             "Port_Binding"])
+            rc, out, err = self.run_command(
+                [
+                    "ovn-sbctl",
+                    f"--db={remote}",
+                    "--no-leader-only",
+                    "--timeout=10",
+                    "--bare",
+                    "--columns=logical_port",
+                    "list",
+                    "Port_Binding",
+                ]
+            )
             if rc == 0:
                 break
             if attempt + 1 < SB_READ_ATTEMPTS:
                 time.sleep(2)
         if rc != 0:
-            raise EngineError(f"{first}: cannot read the OVN southbound database {remote} "
-                              f"({SB_READ_ATTEMPTS} tries): {err}")
+            raise EngineError(
+                f"{first}: cannot read the OVN southbound database {remote} ({SB_READ_ATTEMPTS} tries): {err}"
+            )
         known = set(out.split())
         for port, nic in sorted(wanted.items()):
             if port not in known:
-                raise ValidationError(f"nics[{nic['_index']}].ovn_port", f"OVN port {port} does not exist "
-                                      f"(no Port_Binding in {remote})")
+                raise ValidationError(
+                    f"nics[{nic['_index']}].ovn_port",
+                    f"OVN port {port} does not exist (no Port_Binding in {remote})",
+                )
 
     # --- entry point -------------------------------------------------------------------------------
 
@@ -319,8 +349,9 @@ class DomainTask:
         before = self._public(config, state, autostart)
         new_xml = domxml.edit(config_xml, desired)
         new_config = domxml.parse(new_xml, ovn_ports)
-        redefine = (domxml.comparable(config, desired) != domxml.comparable(new_config, desired)
-                    or not config["acpi"])
+        redefine = (
+            domxml.comparable(config, desired) != domxml.comparable(new_config, desired) or not config["acpi"]
+        )
         # A domain about to be stopped gets no live changes: its definition is all that matters.
         active = dom.isActive() and self.params["state"] != "shutoff"
         live_ops, live_after = [], None
@@ -330,8 +361,22 @@ class DomainTask:
         self.actions.extend(op[0] for op in live_ops)
         if redefine:
             old, new = domxml.comparable(config, desired), domxml.comparable(new_config, desired)
-            changed = [k for k in ("virt_type", "vcpus", "max_vcpus", "memory", "max_memory", "machine",
-                                   "cpu_mode", "boot", "disks", "nics") if old.get(k) != new.get(k)]
+            changed = [
+                k
+                for k in (
+                    "virt_type",
+                    "vcpus",
+                    "max_vcpus",
+                    "memory",
+                    "max_memory",
+                    "machine",
+                    "cpu_mode",
+                    "boot",
+                    "disks",
+                    "nics",
+                )
+                if old.get(k) != new.get(k)
+            ]
             self.actions.append("redefine " + ",".join(changed or ["acpi"]))
         resizes = self._plan_resize(dom, live_after, desired) if active else []
         self.actions.extend(op[0] for op in resizes)
@@ -416,8 +461,9 @@ class DomainTask:
                 continue
             if not started and live is not None and nic["mac"] not in (attached or ()):
                 tap = taps.get(nic["mac"])
-                rc, out, _err = self._ovs("--if-exists", "get", "Interface", tap or "-",
-                                          "external_ids:iface-id")
+                rc, out, _err = self._ovs(
+                    "--if-exists", "get", "Interface", tap or "-", "external_ids:iface-id"
+                )
                 if tap and rc == 0 and out.strip('"') == port:
                     continue
             binds.append((nic["mac"], port))
@@ -449,8 +495,12 @@ class DomainTask:
             capacity = dom.blockInfo(target)[0]
             size = disk["_size"]
             if size > capacity:
-                ops.append((f"resize disk {target} {format_size(capacity)} -> {format_size(size)}",
-                            lambda t=target, s=size: dom.blockResize(t, s, _RESIZE_BYTES)))
+                ops.append(
+                    (
+                        f"resize disk {target} {format_size(capacity)} -> {format_size(size)}",
+                        lambda t=target, s=size: dom.blockResize(t, s, _RESIZE_BYTES),
+                    )
+                )
         return ops
 
     def _pending(self, live, config, desired):
@@ -536,10 +586,13 @@ class DomainTask:
                 if key not in [d.get("target") or d.get("mac") for d in devices]:
                     return
                 time.sleep(0.2)
-            raise EngineError(f"{'disk' if tag == 'disk' else 'nic'} {key}: the guest did not release the "
-                              f"device within {HOTPLUG_TIMEOUT}s (does it run an OS that answers ACPI "
-                              f"hot-plug?); the detach stays requested{self._done_note()}",
-                              actions_done=self.done)
+            raise EngineError(
+                f"{'disk' if tag == 'disk' else 'nic'} {key}: the guest did not release the "
+                f"device within {HOTPLUG_TIMEOUT}s (does it run an OS that answers ACPI "
+                f"hot-plug?); the detach stays requested{self._done_note()}",
+                actions_done=self.done,
+            )
+
         return detach
 
 

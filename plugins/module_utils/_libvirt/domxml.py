@@ -124,7 +124,8 @@ def _parse_disk(el):
             "user": auth.get("username") if auth is not None else None,
             "secret_uuid": secret.get("uuid") if secret is not None else None,
             "hosts": [
-                f"{h.get('name')}:{h.get('port') or 6789}" if ":" not in (h.get("name") or "")
+                f"{h.get('name')}:{h.get('port') or 6789}"
+                if ":" not in (h.get("name") or "")
                 else f"[{h.get('name')}]:{h.get('port') or 6789}"
                 for h in source.findall("host")
             ],
@@ -198,8 +199,18 @@ def parse(xml, ovn_ports=()):
     }
 
 
-_UNIT_KIB = {"b": 1 / 1024, "bytes": 1 / 1024, "k": 1, "kib": 1, "m": 1024, "mib": 1024,
-             "g": 1024**2, "gib": 1024**2, "kb": 1000 / 1024, "mb": 1000**2 / 1024}
+_UNIT_KIB = {
+    "b": 1 / 1024,
+    "bytes": 1 / 1024,
+    "k": 1,
+    "kib": 1,
+    "m": 1024,
+    "mib": 1024,
+    "g": 1024**2,
+    "gib": 1024**2,
+    "kb": 1000 / 1024,
+    "mb": 1000**2 / 1024,
+}
 
 
 def _kib(el):

@@ -45,15 +45,18 @@ class RbdImages:
         try:
             value = self.conn.secretLookupByUUIDString(uuid).value()
         except libvirt.libvirtError as exc:
-            raise ValidationError(f"{option}.rbd.secret_uuid", f"libvirt secret {uuid} does not exist "
-                                  "or has no value") from exc
+            raise ValidationError(
+                f"{option}.rbd.secret_uuid", f"libvirt secret {uuid} does not exist or has no value"
+            ) from exc
         return base64.b64encode(value).decode()
 
     def _session(self, disk, option):
         if not (HAS_RADOS and HAS_RBD):
-            raise MissingLibraryError("RBD disks need the Python bindings rados and rbd on the target "
-                                      "(Debian packages python3-rados, python3-rbd)",
-                                      exception=RADOS_IMPORT_ERROR or RBD_IMPORT_ERROR)
+            raise MissingLibraryError(
+                "RBD disks need the Python bindings rados and rbd on the target "
+                "(Debian packages python3-rados, python3-rbd)",
+                exception=RADOS_IMPORT_ERROR or RBD_IMPORT_ERROR,
+            )
         spec = disk["rbd"]
         key = self._key(disk, option)
         ident = (tuple(spec.get("hosts") or ()), spec.get("config"), spec.get("user"), key)
@@ -102,8 +105,9 @@ class RbdImages:
         except rbd.ImageNotFound:
             pass
         except rbd.Error as exc:
-            raise EngineError(f"{option}: cannot remove RBD image "
-                              f"{disk['rbd']['pool']}/{disk['rbd']['image']}: {exc}") from exc
+            raise EngineError(
+                f"{option}: cannot remove RBD image {disk['rbd']['pool']}/{disk['rbd']['image']}: {exc}"
+            ) from exc
         finally:
             ioctx.close()
 

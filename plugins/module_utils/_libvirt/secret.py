@@ -40,8 +40,9 @@ def validate_params(params):
         try:
             raw = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
-            raise ValidationError("value", "must be base64 (a Ceph key as `ceph auth get-key` prints it)"
-                                  ) from None
+            raise ValidationError(
+                "value", "must be base64 (a Ceph key as `ceph auth get-key` prints it)"
+            ) from None
         if not raw:
             raise ValidationError("value", "must not be empty")
         return raw
@@ -103,11 +104,15 @@ def converge(conn, params, raw, check_mode):
             actions.append("undefine")
             if not check_mode:
                 sec.undefine()
-        return {"changed": bool(actions), "actions": actions, "secret": {},
-                "diff": make_diff(before, {})}
+        return {"changed": bool(actions), "actions": actions, "secret": {}, "diff": make_diff(before, {})}
     uuid = params.get("uuid") or before.get("uuid") or secret_uuid("ceph", params["usage_name"])
-    want = {"uuid": uuid, "usage_type": "ceph", "usage_name": params["usage_name"],
-            "description": params.get("description") or before.get("description"), "private": False}
+    want = {
+        "uuid": uuid,
+        "usage_type": "ceph",
+        "usage_name": params["usage_name"],
+        "description": params.get("description") or before.get("description"),
+        "private": False,
+    }
     if sec and {k: before.get(k) for k in want} != want:
         actions.append("redefine")
     elif not sec:
@@ -131,5 +136,4 @@ def converge(conn, params, raw, check_mode):
             sec = conn.secretDefineXML(xml)
         if value_differs:
             sec.setValue(raw)
-    return {"changed": bool(actions), "actions": actions, "secret": want,
-            "diff": make_diff(before_v, after)}
+    return {"changed": bool(actions), "actions": actions, "secret": want, "diff": make_diff(before_v, after)}

@@ -104,8 +104,13 @@ def _disk(index, raw):
     cache = raw.get("cache") or "default"
     if cache not in DISK_CACHES:
         raise ValidationError(f"{opt}.cache", f"{cache!r} is not one of {', '.join(DISK_CACHES)}")
-    disk = {"target": target, "bus": bus, "readonly": bool(raw.get("readonly")), "cache": cache,
-            "_index": index}
+    disk = {
+        "target": target,
+        "bus": bus,
+        "readonly": bool(raw.get("readonly")),
+        "cache": cache,
+        "_index": index,
+    }
     if has_rbd:
         rbd = raw["rbd"]
         for key in ("pool", "image"):
@@ -168,8 +173,14 @@ def _nic(index, raw, domain, seen_keys):
         base = f"ovn:{ovn_port}" if ovn_port else f"br:{bridge}:{vlan or 0}"
         seen_keys[base] = seen_keys.get(base, -1) + 1
         mac = derived_mac(domain, f"{base}:{seen_keys[base]}")
-    return {"mac": mac, "bridge": bridge, "vlan": vlan, "ovn_port": ovn_port or None, "model": model,
-            "_index": index}
+    return {
+        "mac": mac,
+        "bridge": bridge,
+        "vlan": vlan,
+        "ovn_port": ovn_port or None,
+        "model": model,
+        "_index": index,
+    }
 
 
 def build_spec(params):

@@ -69,8 +69,11 @@ class Chassis(Resource):
     def validate(self):
         p = self.params
         if p.get("central") is not None and p.get("remote") is not None:
-            raise ValidationError("central", "give either central (the central nodes' addresses) or "
-                                  "remote (an ovn-remote string), not both")
+            raise ValidationError(
+                "central",
+                "give either central (the central nodes' addresses) or "
+                "remote (an ovn-remote string), not both",
+            )
         if p.get("central") is not None:
             if not p["central"]:
                 raise ValidationError("central", "lists no central node: a chassis needs at least one")
@@ -85,8 +88,11 @@ class Chassis(Resource):
                 if not re.match(r"^(tcp|ssl|unix):\S+$", part):
                     raise ValidationError("remote", f"{part!r} is not an OVSDB remote (tcp:, ssl: or unix:)")
         if p.get("system_id") is not None and not CHASSIS_NAME_RE.match(p["system_id"]):
-            raise ValidationError("system_id", f"{p['system_id']!r} is not a chassis name (1 to 64 "
-                                  "letters, digits, '.', '_' or '-', starting with a letter or digit)")
+            raise ValidationError(
+                "system_id",
+                f"{p['system_id']!r} is not a chassis name (1 to 64 "
+                "letters, digits, '.', '_' or '-', starting with a letter or digit)",
+            )
         if p.get("encap_ip") is not None:
             try:
                 ipaddress.ip_address(p["encap_ip"])
@@ -95,18 +101,26 @@ class Chassis(Resource):
         seen = set()
         for index, mapping in enumerate(p.get("bridge_mappings") or []):
             if not _NETWORK_RE.match(mapping.get("network") or ""):
-                raise ValidationError(f"bridge_mappings[{index}].network",
-                                      f"{mapping.get('network')!r} is not a provider network name")
+                raise ValidationError(
+                    f"bridge_mappings[{index}].network",
+                    f"{mapping.get('network')!r} is not a provider network name",
+                )
             if not _BRIDGE_RE.match(mapping.get("bridge") or ""):
-                raise ValidationError(f"bridge_mappings[{index}].bridge",
-                                      f"{mapping.get('bridge')!r} is not a bridge name (1 to 15 characters)")
+                raise ValidationError(
+                    f"bridge_mappings[{index}].bridge",
+                    f"{mapping.get('bridge')!r} is not a bridge name (1 to 15 characters)",
+                )
             if mapping["network"] in seen:
-                raise ValidationError(f"bridge_mappings[{index}].network",
-                                      f"{mapping['network']} is mapped twice")
+                raise ValidationError(
+                    f"bridge_mappings[{index}].network", f"{mapping['network']} is mapped twice"
+                )
             seen.add(mapping["network"])
         if p["state"] == "present" and not self.wanted():
-            raise ValidationError("state", "present needs at least one setting (system_id, central or "
-                                  "remote, encap_ip, encap_type, bridge_mappings, datapath_type)")
+            raise ValidationError(
+                "state",
+                "present needs at least one setting (system_id, central or "
+                "remote, encap_ip, encap_type, bridge_mappings, datapath_type)",
+            )
 
     def wanted(self):
         """The external_ids this task sets (options left out are not managed)."""

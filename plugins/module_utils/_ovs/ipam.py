@@ -105,7 +105,7 @@ def stable_mac(*parts, taken=()):
     seed = "/".join(parts)
     for attempt in range(256):
         digest = hashlib.sha256(f"{seed}#{attempt}".encode()).hexdigest()
-        mac = MAC_PREFIX + ":" + ":".join(digest[i:i + 2] for i in range(0, 8, 2))
+        mac = MAC_PREFIX + ":" + ":".join(digest[i : i + 2] for i in range(0, 8, 2))
         if mac not in taken:
             return mac
     raise ValidationError("mac", "could not derive a free MAC address")

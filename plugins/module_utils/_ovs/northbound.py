@@ -68,6 +68,7 @@ class _NbResource(Resource):
 
 # --- subnets --------------------------------------------------------------------------------------
 
+
 class Switch(_NbResource):
     """A VPC subnet: one logical switch, its IPAM settings and its DHCP options."""
 
@@ -130,8 +131,9 @@ class Switch(_NbResource):
                 continue
             subnet = other.other_config.get("subnet")
             if subnet and ipam.overlapping(self.net, [(other.name, ipam.parse_cidr(subnet))]):
-                raise ValidationError("cidr", f"{self.net} overlaps {subnet} of switch {other.name} "
-                                              f"in VPC {p['vpc']}")
+                raise ValidationError(
+                    "cidr", f"{self.net} overlaps {subnet} of switch {other.name} in VPC {p['vpc']}"
+                )
         return {
             "name": p["name"],
             "vpc": p["vpc"],
@@ -156,13 +158,20 @@ class Switch(_NbResource):
             row = txn.insert(session.idl.tables["Logical_Switch"])
             row.name = name
         ids = _ids(row) if current is not None else {}  # a row inserted now has no data to read
-        ids.update({VPC: after["vpc"], GATEWAY: after["gateway_ip"], EXCLUDE: " ".join(after["exclude_ips"]),
-                    DNS: " ".join(after["dns_servers"])})
+        ids.update(
+            {
+                VPC: after["vpc"],
+                GATEWAY: after["gateway_ip"],
+                EXCLUDE: " ".join(after["exclude_ips"]),
+                DNS: " ".join(after["dns_servers"]),
+            }
+        )
         row.external_ids = ids
         other = dict(row.other_config) if current is not None else {}
         # OVN's own IPAM (dynamic addresses) must never hand out the gateway or the exclusions.
-        other.update({"subnet": after["cidr"],
-                      "exclude_ips": " ".join([after["gateway_ip"], *after["exclude_ips"]])})
+        other.update(
+            {"subnet": after["cidr"], "exclude_ips": " ".join([after["gateway_ip"], *after["exclude_ips"]])}
+        )
         row.other_config = other
         if after["dhcp"]:
             if dhcp is None:
@@ -175,6 +184,7 @@ class Switch(_NbResource):
 
 
 # --- VM ports -------------------------------------------------------------------------------------
+
 
 class LogicalPort(_NbResource):
     """A VM NIC on a subnet: MAC, fixed IPs, port security, DHCP and security groups."""
@@ -316,6 +326,7 @@ class LogicalPort(_NbResource):
 
 # --- security groups ------------------------------------------------------------------------------
 
+
 class SecurityGroup(_NbResource):
     """A port group with one allow-related ACL per rule; ports in any group are denied the rest."""
 
@@ -344,9 +355,12 @@ class SecurityGroup(_NbResource):
             # An ACL edited behind our back no longer implements its rule: it counts as missing.
             if (acl.direction, acl.match) == self._expected(rule) and acl.action == "allow-related":
                 current.append(rule)
-        return {"name": self.params["name"], "port_group": pg.name,
-                "rules": sorted(current, key=rules.rule_key),
-                "ports": sorted(lsp.name for lsp in pg.ports)}
+        return {
+            "name": self.params["name"],
+            "port_group": pg.name,
+            "rules": sorted(current, key=rules.rule_key),
+            "ports": sorted(lsp.name for lsp in pg.ports),
+        }
 
     def plan(self, session, current):
         p = self.params
@@ -356,10 +370,15 @@ class SecurityGroup(_NbResource):
         for index, rule in enumerate(self.rules):
             remote = rule["remote_group"]
             if remote and remote not in known and remote != p["name"]:
-                raise ValidationError(f"rules[{index}].remote_group",
-                                      f"security group {rule['remote_group']} does not exist")
-        return {"name": p["name"], "port_group": rules.port_group_name(p["name"]),
-                "rules": self.rules, "ports": current["ports"] if current else []}
+                raise ValidationError(
+                    f"rules[{index}].remote_group", f"security group {rule['remote_group']} does not exist"
+                )
+        return {
+            "name": p["name"],
+            "port_group": rules.port_group_name(p["name"]),
+            "rules": self.rules,
+            "ports": current["ports"] if current else [],
+        }
 
     def apply(self, session, txn, current, after):
         pg = security_groups(session).get(self.params["name"])
@@ -374,16 +393,23 @@ class SecurityGroup(_NbResource):
         for acl in list(pg.acls) if current is not None else []:
             key = acl.external_ids.get(RULE)
             rule = rules.rule_from_key(key) if key else None
-            if key in wanted and (acl.direction, acl.match) == self._expected(rule) \
-                    and acl.action == "allow-related":
+            if (
+                key in wanted
+                and (acl.direction, acl.match) == self._expected(rule)
+                and acl.action == "allow-related"
+            ):
                 del wanted[key]
                 continue
             pg.delvalue("acls", acl)
         for key, rule in wanted.items():
             direction, match = self._expected(rule)
             acl = txn.insert(session.idl.tables["ACL"])
-            acl.direction, acl.priority, acl.match, acl.action = direction, rules.RULE_PRIORITY, match, \
-                "allow-related"
+            acl.direction, acl.priority, acl.match, acl.action = (
+                direction,
+                rules.RULE_PRIORITY,
+                match,
+                "allow-related",
+            )
             acl.external_ids = {RULE: key, SG: self.params["name"]}
             pg.addvalue("acls", acl)
         ensure_drop_group(session, txn)

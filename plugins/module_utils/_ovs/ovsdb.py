@@ -198,8 +198,11 @@ class Session:
 def connection_params(params):
     ssl = None
     if params.get("ovsdb_ssl_key"):
-        ssl = {"key": params["ovsdb_ssl_key"], "cert": params["ovsdb_ssl_cert"],
-               "ca_cert": params["ovsdb_ssl_ca_cert"]}
+        ssl = {
+            "key": params["ovsdb_ssl_key"],
+            "cert": params["ovsdb_ssl_cert"],
+            "ca_cert": params["ovsdb_ssl_ca_cert"],
+        }
     return {"remote": params.get("ovsdb_remote"), "timeout": params["ovsdb_timeout"], "ssl": ssl}
 
 
@@ -253,14 +256,16 @@ def converge(resource, session, check_mode):
         changed = after != current
         if not changed or check_mode:
             return changed, current, after
-        if session.transact(lambda txn, c=current, a=after: resource.apply(session, txn, c, a),
-                            resource.comment()):
+        if session.transact(
+            lambda txn, c=current, a=after: resource.apply(session, txn, c, a), resource.comment()
+        ):
             resource.after_commit(session, after)
             return True, current, after
         # TRY_AGAIN: someone else changed what we verified; read the new state and plan again.
         session.wait(lambda: True, "refreshing")
-    raise EngineError(f"OVSDB {resource.database}: the database kept changing, gave up after "
-                      f"{_MAX_ATTEMPTS} attempts")
+    raise EngineError(
+        f"OVSDB {resource.database}: the database kept changing, gave up after {_MAX_ATTEMPTS} attempts"
+    )
 
 
 def validate_batch(resources):
@@ -305,8 +310,9 @@ def converge_batch(resources, session, check_mode):
             first.after_commit(session, None)
             return results
         session.wait(lambda: True, "refreshing")
-    raise EngineError(f"OVSDB {first.database}: the database kept changing, gave up after "
-                      f"{_MAX_ATTEMPTS} attempts")
+    raise EngineError(
+        f"OVSDB {first.database}: the database kept changing, gave up after {_MAX_ATTEMPTS} attempts"
+    )
 
 
 class OvsdbEngine(Engine):
@@ -360,11 +366,14 @@ class ResourceOperation(Operation):
             changed, before, after = converge(resource, session, check_mode)
             return {"changed": changed, resource.result_key: after or {}, "diff": make_diff(before, after)}
         results = converge_batch(self.resources, session, check_mode)
-        pairs = [(r.params["name"], before, after)
-                 for r, (_c, before, after) in zip(self.resources, results, strict=True)]
+        pairs = [
+            (r.params["name"], before, after)
+            for r, (_c, before, after) in zip(self.resources, results, strict=True)
+        ]
         return {
             "changed": any(changed for changed, _b, _a in results),
             self.items_key: [after or {} for _c, _b, after in results],
-            "diff": make_diff({n: b for n, b, _a in pairs if b is not None},
-                              {n: a for n, _b, a in pairs if a is not None}),
+            "diff": make_diff(
+                {n: b for n, b, _a in pairs if b is not None}, {n: a for n, _b, a in pairs if a is not None}
+            ),
         }

@@ -43,8 +43,10 @@ class CtlSession:
 
     def __init__(self, path, timeout):
         if not os.path.exists(path):
-            raise EngineError(f"no control socket {path}: the database server is not running on this "
-                              "node (a server leaves its cluster itself; start it first)")
+            raise EngineError(
+                f"no control socket {path}: the database server is not running on this "
+                "node (a server leaves its cluster itself; start it first)"
+            )
         error, self.client = unixctl.UnixctlClient.create(path)
         if error:
             raise EngineError(f"cannot connect to {path}: {os.strerror(error)}")
@@ -136,9 +138,12 @@ def converge(session, params, check_mode):
         raise ValidationError("database", f"{database} on this node is not a clustered database")
     if params["state"] == "present":
         if current["status"] != "cluster member":
-            raise ValidationError("state", f"this server is not a member of the {database} cluster "
-                                  f"(status: {current['status']}); a server that left cannot join with the "
-                                  "same database: remove its file and let the ovn_central role join it anew")
+            raise ValidationError(
+                "state",
+                f"this server is not a member of the {database} cluster "
+                f"(status: {current['status']}); a server that left cannot join with the "
+                "same database: remove its file and let the ovn_central role join it anew",
+            )
         return {"changed": False, "member": current, "diff": make_diff(current, current)}
     if current["status"] == "left":
         return {"changed": False, "member": current, "diff": make_diff(current, current)}
@@ -157,7 +162,9 @@ def converge(session, params, check_mode):
         if now["status"] == "left":
             break
         if time.monotonic() > deadline:
-            raise EngineError(f"{database}: the server did not finish leaving within {session.timeout}s "
-                              f"(status: {now['status']}); are the other members up and is there a leader?")
+            raise EngineError(
+                f"{database}: the server did not finish leaving within {session.timeout}s "
+                f"(status: {now['status']}); are the other members up and is there a leader?"
+            )
         time.sleep(0.2)
     return {"changed": True, "member": now, "diff": make_diff(current, now)}

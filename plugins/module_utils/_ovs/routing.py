@@ -57,8 +57,15 @@ def parse_host_and_port(value, option):
 class Router(_NbResource):
     """A VPC router: subnets attached with their gateway IPs, external gateway, SNAT, routes."""
 
-    tables = ("Logical_Router", "Logical_Router_Port", "Logical_Switch", "Logical_Switch_Port", "NAT",
-              "Logical_Router_Static_Route", "Gateway_Chassis")
+    tables = (
+        "Logical_Router",
+        "Logical_Router_Port",
+        "Logical_Switch",
+        "Logical_Switch_Port",
+        "NAT",
+        "Logical_Router_Static_Route",
+        "Gateway_Chassis",
+    )
     result_key = "router"
 
     def validate(self):
@@ -73,8 +80,9 @@ class Router(_NbResource):
             try:
                 prefix = ipaddress.ip_network(str(route.get("prefix")), strict=False)
             except ValueError:
-                raise ValidationError(f"{where}.prefix",
-                                      f"{route.get('prefix')} is not a valid network") from None
+                raise ValidationError(
+                    f"{where}.prefix", f"{route.get('prefix')} is not a valid network"
+                ) from None
             nexthop = ipam.parse_ip(route.get("nexthop"), f"{where}.nexthop")
             self.routes.append({"prefix": str(prefix), "nexthop": str(nexthop)})
         self.routes.sort(key=lambda r: (r["prefix"], r["nexthop"]))
@@ -95,21 +103,39 @@ class Router(_NbResource):
         default = next((r for r in router.static_routes if r.external_ids.get(ROLE) == "default"), None)
         for lrp in router.ports:
             if SUBNET in lrp.external_ids:
-                subnets.append({"switch": lrp.external_ids[SUBNET],
-                                "gateway_ip": lrp.networks[0].split("/")[0] if lrp.networks else None,
-                                "mac": lrp.mac})
+                subnets.append(
+                    {
+                        "switch": lrp.external_ids[SUBNET],
+                        "gateway_ip": lrp.networks[0].split("/")[0] if lrp.networks else None,
+                        "mac": lrp.mac,
+                    }
+                )
             elif EXTERNAL in lrp.external_ids:
                 chassis = sorted(lrp.gateway_chassis, key=lambda g: -g.priority)
-                external = {"network": lrp.external_ids[EXTERNAL],
-                            "ip": lrp.networks[0] if lrp.networks else None,
-                            "gateway": default.nexthop if default is not None else None,
-                            "chassis": [g.chassis_name for g in chassis], "mac": lrp.mac}
+                external = {
+                    "network": lrp.external_ids[EXTERNAL],
+                    "ip": lrp.networks[0] if lrp.networks else None,
+                    "gateway": default.nexthop if default is not None else None,
+                    "chassis": [g.chassis_name for g in chassis],
+                    "mac": lrp.mac,
+                }
         snat = sorted(n.external_ids.get(SUBNET, n.logical_ip) for n in router.nat if n.type == "snat")
-        routes = sorted(({"prefix": r.ip_prefix, "nexthop": r.nexthop} for r in router.static_routes
-                         if r.external_ids.get(ROLE) != "default"), key=lambda r: (r["prefix"], r["nexthop"]))
-        return {"name": router.name, "vpc": router.external_ids.get(VPC),
-                "subnets": sorted(subnets, key=lambda s: s["switch"]), "external_gateway": external,
-                "snat": snat, "static_routes": routes}
+        routes = sorted(
+            (
+                {"prefix": r.ip_prefix, "nexthop": r.nexthop}
+                for r in router.static_routes
+                if r.external_ids.get(ROLE) != "default"
+            ),
+            key=lambda r: (r["prefix"], r["nexthop"]),
+        )
+        return {
+            "name": router.name,
+            "vpc": router.external_ids.get(VPC),
+            "subnets": sorted(subnets, key=lambda s: s["switch"]),
+            "external_gateway": external,
+            "snat": snat,
+            "static_routes": routes,
+        }
 
     def plan(self, session, current):
         p = self.params
@@ -119,13 +145,21 @@ class Router(_NbResource):
         for index, item in enumerate(p.get("subnets") or []):
             row, net = _subnet_of(session, item["switch"], f"subnets[{index}].switch")
             if row.external_ids.get(VPC) != p["vpc"]:
-                raise ValidationError(f"subnets[{index}].switch", f"switch {row.name} is in VPC "
-                                      f"{row.external_ids.get(VPC)}, not {p['vpc']}")
-            gateway = (item.get("gateway_ip") or row.external_ids.get(GATEWAY)
-                       or str(ipam.default_gateway(net)))
+                raise ValidationError(
+                    f"subnets[{index}].switch",
+                    f"switch {row.name} is in VPC {row.external_ids.get(VPC)}, not {p['vpc']}",
+                )
+            gateway = (
+                item.get("gateway_ip") or row.external_ids.get(GATEWAY) or str(ipam.default_gateway(net))
+            )
             ipam.ip_in_subnet(gateway, net, f"subnets[{index}].gateway_ip")
-            subnets.append({"switch": row.name, "gateway_ip": str(ipaddress.ip_address(gateway)),
-                            "mac": ipam.stable_mac("lrp", p["name"], row.name)})
+            subnets.append(
+                {
+                    "switch": row.name,
+                    "gateway_ip": str(ipaddress.ip_address(gateway)),
+                    "mac": ipam.stable_mac("lrp", p["name"], row.name),
+                }
+            )
         external = None
         ext = p.get("external_gateway")
         if ext:
@@ -134,12 +168,21 @@ class Router(_NbResource):
             gateway = ext.get("gateway")
             if gateway:
                 gateway = str(ipam.ip_in_subnet(gateway, net, "external_gateway.gateway"))
-            external = {"network": row.name, "ip": f"{ip}/{net.prefixlen}", "gateway": gateway,
-                        "chassis": list(ext.get("chassis") or []),
-                        "mac": ipam.stable_mac("lrp", p["name"], "gw")}
-        return {"name": p["name"], "vpc": p["vpc"], "subnets": sorted(subnets, key=lambda s: s["switch"]),
-                "external_gateway": external, "snat": sorted(set(p.get("snat") or [])),
-                "static_routes": self.routes}
+            external = {
+                "network": row.name,
+                "ip": f"{ip}/{net.prefixlen}",
+                "gateway": gateway,
+                "chassis": list(ext.get("chassis") or []),
+                "mac": ipam.stable_mac("lrp", p["name"], "gw"),
+            }
+        return {
+            "name": p["name"],
+            "vpc": p["vpc"],
+            "subnets": sorted(subnets, key=lambda s: s["switch"]),
+            "external_gateway": external,
+            "snat": sorted(set(p.get("snat") or [])),
+            "static_routes": self.routes,
+        }
 
     def _attach(self, session, txn, router, name, lrp_row, switch, networks, mac, ids):
         if lrp_row is None:
@@ -149,7 +192,7 @@ class Router(_NbResource):
         lrp_row.networks = networks
         lrp_row.mac = mac
         lrp_row.external_ids = ids
-        peer_name = "lsp-" + name[len("lrp-"):]
+        peer_name = "lsp-" + name[len("lrp-") :]
         peer = session.find_one("Logical_Switch_Port", name=peer_name)
         if peer is None:
             peer = txn.insert(session.idl.tables["Logical_Switch_Port"])
@@ -162,7 +205,7 @@ class Router(_NbResource):
         return lrp_row
 
     def _detach(self, session, router, lrp_row):
-        peer = session.find_one("Logical_Switch_Port", name="lsp-" + lrp_row.name[len("lrp-"):])
+        peer = session.find_one("Logical_Switch_Port", name="lsp-" + lrp_row.name[len("lrp-") :])
         if peer is not None:
             switch = switch_of_port(session, peer)
             if switch is not None:
@@ -191,18 +234,37 @@ class Router(_NbResource):
             switch = find_switch(session, item["switch"])
             net = ipam.parse_cidr(switch.other_config["subnet"])
             lname = lrp_name(name, item["switch"])
-            wanted[lname] = self._attach(session, txn, router, lname, lrps.get(lname), switch,
-                                         [f"{item['gateway_ip']}/{net.prefixlen}"], item["mac"],
-                                         {SUBNET: item["switch"]})
+            wanted[lname] = self._attach(
+                session,
+                txn,
+                router,
+                lname,
+                lrps.get(lname),
+                switch,
+                [f"{item['gateway_ip']}/{net.prefixlen}"],
+                item["mac"],
+                {SUBNET: item["switch"]},
+            )
         ext = after["external_gateway"]
         if ext is not None:
             gname = gw_lrp_name(name)
             switch = find_switch(session, ext["network"])
-            gw = self._attach(session, txn, router, gname, lrps.get(gname), switch, [ext["ip"]], ext["mac"],
-                              {EXTERNAL: ext["network"]})
+            gw = self._attach(
+                session,
+                txn,
+                router,
+                gname,
+                lrps.get(gname),
+                switch,
+                [ext["ip"]],
+                ext["mac"],
+                {EXTERNAL: ext["network"]},
+            )
             wanted[gname] = gw
-            if current.get("external_gateway") is None or \
-                    current["external_gateway"]["chassis"] != ext["chassis"]:
+            if (
+                current.get("external_gateway") is None
+                or current["external_gateway"]["chassis"] != ext["chassis"]
+            ):
                 chassis = []
                 for prio, chassis_name in enumerate(reversed(ext["chassis"]), start=1):
                     gc = txn.insert(session.idl.tables["Gateway_Chassis"])
@@ -265,8 +327,12 @@ class FloatingIp(_NbResource):
         nat = self._nat(router) if router is not None else None
         if nat is None:
             return None
-        return {"router": self.params["router"], "external_ip": nat.external_ip,
-                "port": nat.logical_port[0] if nat.logical_port else None, "fixed_ip": nat.logical_ip}
+        return {
+            "router": self.params["router"],
+            "external_ip": nat.external_ip,
+            "port": nat.logical_port[0] if nat.logical_port else None,
+            "fixed_ip": nat.logical_ip,
+        }
 
     def plan(self, session, current):
         p = self.params
@@ -274,8 +340,9 @@ class FloatingIp(_NbResource):
             return None
         router = self._router(session)
         for other in session.table("Logical_Router"):
-            if other.name != router.name and any(n.type == "dnat_and_snat" and n.external_ip == self.ip
-                                                 for n in other.nat):
+            if other.name != router.name and any(
+                n.type == "dnat_and_snat" and n.external_ip == self.ip for n in other.nat
+            ):
                 raise ValidationError("external_ip", f"{self.ip} is already bound on router {other.name}")
         gw = next((lrp for lrp in router.ports if EXTERNAL in lrp.external_ids), None)
         if gw is None:
@@ -320,8 +387,13 @@ class FloatingIp(_NbResource):
 class LoadBalancer(_NbResource):
     """An OVN load balancer: one VIP, its members, optional health check, where it is applied."""
 
-    tables = ("Load_Balancer", "Load_Balancer_Health_Check", "Logical_Router", "Logical_Switch",
-              "Logical_Switch_Port")
+    tables = (
+        "Load_Balancer",
+        "Load_Balancer_Health_Check",
+        "Logical_Router",
+        "Logical_Switch",
+        "Logical_Switch_Port",
+    )
     result_key = "load_balancer"
 
     def validate(self):
@@ -345,7 +417,9 @@ class LoadBalancer(_NbResource):
         vip, members = next(iter(lb.vips.items()), (None, ""))
         hc = lb.health_check[0] if lb.health_check else None
         return {
-            "name": lb.name, "vip": vip, "protocol": lb.protocol[0] if lb.protocol else "tcp",
+            "name": lb.name,
+            "vip": vip,
+            "protocol": lb.protocol[0] if lb.protocol else "tcp",
             "members": [m for m in members.split(",") if m],
             "health_check": dict(hc.options) if hc is not None else None,
             "ip_port_mappings": dict(lb.ip_port_mappings),
@@ -359,8 +433,10 @@ class LoadBalancer(_NbResource):
             return None
         routers = sorted(set(p.get("routers") or []))
         switches = sorted(set(p.get("switches") or []))
-        for option, table, names in (("routers", "Logical_Router", routers),
-                                     ("switches", "Logical_Switch", switches)):
+        for option, table, names in (
+            ("routers", "Logical_Router", routers),
+            ("switches", "Logical_Switch", switches),
+        ):
             for name in names:
                 if session.find_one(table, name=name) is None:
                     raise ValidationError(option, f"{name} does not exist")
@@ -378,9 +454,16 @@ class LoadBalancer(_NbResource):
                 switch = switch_of_port(session, port)
                 source = hc.get("source_ip") or switch.external_ids.get(GATEWAY)
                 mappings[ip] = f"{port.name}:{source}"
-        return {"name": p["name"], "vip": self.vip, "protocol": p["protocol"], "members": self.members,
-                "health_check": health, "ip_port_mappings": mappings, "routers": routers,
-                "switches": switches}
+        return {
+            "name": p["name"],
+            "vip": self.vip,
+            "protocol": p["protocol"],
+            "members": self.members,
+            "health_check": health,
+            "ip_port_mappings": mappings,
+            "routers": routers,
+            "switches": switches,
+        }
 
     @staticmethod
     def _port_of(session, ip):

@@ -142,6 +142,11 @@ def drop_acls():
         ("from-lport", DROP_PRIORITY, f"inport == @{g} && ip", "drop"),
         ("to-lport", DROP_PRIORITY, f"outport == @{g} && ip", "drop"),
         # DHCP requests to OVN's native DHCP server.
-        ("from-lport", RULE_PRIORITY, f"inport == @{g} && ip4 && ip4.dst == {{255.255.255.255, 0.0.0.0/0}}"
-                                      " && udp && udp.src == 68 && udp.dst == 67", "allow"),
+        (
+            "from-lport",
+            RULE_PRIORITY,
+            f"inport == @{g} && ip4 && ip4.dst == {{255.255.255.255, 0.0.0.0/0}}"
+            " && udp && udp.src == 68 && udp.dst == 67",
+            "allow",
+        ),
     ]

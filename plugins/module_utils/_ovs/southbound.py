@@ -27,8 +27,11 @@ class SbChassis(Resource):
 
     def validate(self):
         if not CHASSIS_NAME_RE.match(self.params["name"] or ""):
-            raise ValidationError("name", f"{self.params['name']!r} is not a chassis name (1 to 64 letters, "
-                                  "digits, '.', '_' or '-', starting with a letter or digit)")
+            raise ValidationError(
+                "name",
+                f"{self.params['name']!r} is not a chassis name (1 to 64 letters, "
+                "digits, '.', '_' or '-', starting with a letter or digit)",
+            )
 
     def read(self, session):
         name = self.params["name"]

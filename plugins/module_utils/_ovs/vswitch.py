@@ -86,8 +86,9 @@ class Bridge(_VswitchResource):
     def validate(self):
         p = self.params
         if not _IFNAME_RE.match(p["name"]):
-            raise ValidationError("name", f"{p['name']!r} is not a valid bridge name (1 to 15 characters, "
-                                          "no blank, '/' or ':')")
+            raise ValidationError(
+                "name", f"{p['name']!r} is not a valid bridge name (1 to 15 characters, no blank, '/' or ':')"
+            )
         for proto in p.get("protocols") or []:
             if proto not in PROTOCOLS:
                 raise ValidationError("protocols", f"{proto!r} is not one of {', '.join(PROTOCOLS)}")
@@ -113,8 +114,17 @@ class Bridge(_VswitchResource):
             return None
         if current is None and session.find_one("Port", name=p["name"]):
             raise ValidationError("name", f"a port named {p['name']!r} already exists on another bridge")
-        after = dict(current or {"name": p["name"], "datapath_type": "", "fail_mode": None, "protocols": [],
-                                 "external_ids": {}, "other_config": {}})
+        after = dict(
+            current
+            or {
+                "name": p["name"],
+                "datapath_type": "",
+                "fail_mode": None,
+                "protocols": [],
+                "external_ids": {},
+                "other_config": {},
+            }
+        )
         if p.get("datapath_type") is not None:
             after["datapath_type"] = p["datapath_type"]
         if p.get("fail_mode") is not None:
@@ -161,8 +171,11 @@ class Port(_VswitchResource):
         kind = p.get("type") or "system"
         name_re = _IFNAME_RE if kind in ("system", "internal") else _NAME_RE
         if not name_re.match(p["name"]):
-            raise ValidationError("name", f"{p['name']!r} is not a valid {kind} port name"
-                                  + (" (1 to 15 characters)" if name_re is _IFNAME_RE else ""))
+            raise ValidationError(
+                "name",
+                f"{p['name']!r} is not a valid {kind} port name"
+                + (" (1 to 15 characters)" if name_re is _IFNAME_RE else ""),
+            )
         if p.get("tag") is not None:
             validate_vlan("tag", p["tag"])
         for trunk in p.get("trunks") or []:
@@ -205,8 +218,18 @@ class Port(_VswitchResource):
             raise ValidationError("name", f"{p['name']!r} is a bridge (its local port cannot be managed)")
         if session.find_one("Bridge", name=p["bridge"]) is None:
             raise ValidationError("bridge", f"bridge {p['bridge']!r} does not exist")
-        after = dict(current or {"name": p["name"], "type": "system", "options": {}, "vlan_mode": None,
-                                 "tag": None, "trunks": [], "external_ids": {}})
+        after = dict(
+            current
+            or {
+                "name": p["name"],
+                "type": "system",
+                "options": {},
+                "vlan_mode": None,
+                "tag": None,
+                "trunks": [],
+                "external_ids": {},
+            }
+        )
         after["bridge"] = p["bridge"]
         if p.get("type") is not None:
             after["type"] = p["type"]

@@ -82,8 +82,13 @@ def test_task_options_override_the_group_defaults(ceph_cluster, play_file):
         "hosts": "localhost",
         "gather_facts": False,
         "module_defaults": {"group/scloud.stack.ceph": ceph_cluster.module_args},
-        "tasks": [{"name": "info", "scloud.stack.ceph_info": {"conf": "/nonexistent/ceph.conf"},
-                   "ignore_errors": True}],
+        "tasks": [
+            {
+                "name": "info",
+                "scloud.stack.ceph_info": {"conf": "/nonexistent/ceph.conf"},
+                "ignore_errors": True,
+            }
+        ],
     }
     _play_run, results = _run(play_file, play)
     failed, res = results["info"]

@@ -16,8 +16,11 @@ def _osd_in(cluster, osd_id):
 
 
 def _host_settings(cluster, name):
-    return sorted(e["name"] for e in cluster.ceph("config", "dump")
-                  if e.get("section") == "osd" and e.get("location_value") == name)
+    return sorted(
+        e["name"]
+        for e in cluster.ceph("config", "dump")
+        if e.get("section") == "osd" and e.get("location_value") == name
+    )
 
 
 def test_node_drained_and_taken_back_never_purged_while_up(ceph_cluster):
@@ -25,8 +28,11 @@ def test_node_drained_and_taken_back_never_purged_while_up(ceph_cluster):
     (osd_id,) = ceph_cluster.ceph("osd", "ls-tree", host)
     try:
         runs = converge4(MOD, args(ceph_cluster, name=host, state="out"))
-        assert runs["check"].result["commands"] == runs["apply"].result["commands"] == \
-            [{"prefix": "osd out", "ids": [str(osd_id)]}]
+        assert (
+            runs["check"].result["commands"]
+            == runs["apply"].result["commands"]
+            == [{"prefix": "osd out", "ids": [str(osd_id)]}]
+        )
         assert runs["apply"].result["host"]["osds"] == [{"id": osd_id, "up": True, "in": False}]
         assert _osd_in(ceph_cluster, osd_id) == 0
 
@@ -51,13 +57,20 @@ def test_node_purged_from_the_maps(ceph_cluster):
     assert _host_settings(ceph_cluster, "t-gone") == ["osd_memory_target"]
 
     runs = converge4(MOD, args(ceph_cluster, name="t-gone", state="absent"))
-    assert runs["check"].result["commands"] == runs["apply"].result["commands"] == [
-        {"prefix": "osd purge", "id": osd_id, "yes_i_really_mean_it": True},
-        {"prefix": "osd crush remove", "name": "t-gone"},
-        {"prefix": "config rm", "who": "osd/host:t-gone", "name": "osd_memory_target"},
-    ]
-    assert runs["check"].result["host"] == runs["apply"].result["host"] == \
-        {"name": "t-gone", "bucket": False, "osds": [], "settings": []}
+    assert (
+        runs["check"].result["commands"]
+        == runs["apply"].result["commands"]
+        == [
+            {"prefix": "osd purge", "id": osd_id, "yes_i_really_mean_it": True},
+            {"prefix": "osd crush remove", "name": "t-gone"},
+            {"prefix": "config rm", "who": "osd/host:t-gone", "name": "osd_memory_target"},
+        ]
+    )
+    assert (
+        runs["check"].result["host"]
+        == runs["apply"].result["host"]
+        == {"name": "t-gone", "bucket": False, "osds": [], "settings": []}
+    )
     names = {n["name"] for n in ceph_cluster.ceph("osd", "tree")["nodes"]}
     assert "t-gone" not in names and f"osd.{osd_id}" not in names
     assert osd_id not in [o["osd"] for o in ceph_cluster.ceph("osd", "dump")["osds"]]
@@ -66,10 +79,13 @@ def test_node_purged_from_the_maps(ceph_cluster):
 
 def test_bad_input_refused_before_anything(ceph_cluster):
     before = ceph_cluster.ceph("osd", "dump")["epoch"]
-    out = run_tasks(MOD, {
-        "bad name": args(ceph_cluster, name="no such/host", state="out"),
-        "no bucket": args(ceph_cluster, name="t-never-there", state="in"),
-    })
+    out = run_tasks(
+        MOD,
+        {
+            "bad name": args(ceph_cluster, name="no such/host", state="out"),
+            "no bucket": args(ceph_cluster, name="t-never-there", state="in"),
+        },
+    )
     for task, words in (("bad name", "is not a CRUSH host name"), ("no bucket", "no CRUSH host bucket")):
         failed, msg, _res = out[task]
         assert failed and msg.startswith("name:") and words in msg, msg
