@@ -172,6 +172,7 @@ class ResourceKind(StrEnum):
     LOAD_BALANCER = "load_balancer"
     ALARM_RULE = "alarm_rule"
     SNAPSHOT = "snapshot"
+    BACKUP = "backup"
 
 
 class ResourceStatus(StrEnum):

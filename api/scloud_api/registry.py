@@ -50,8 +50,10 @@ from .models import (
 from .schemas import JobCreate, JobPublic
 from .specs import (
     AlarmRuleSpec,
+    BackupSpec,
     LoadBalancerSpec,
     PublicIpSpec,
+    RestoreRequest,
     SecurityGroupSpec,
     SnapshotSpec,
     SubnetSpec,
@@ -71,6 +73,7 @@ PATHS = {
     K.LOAD_BALANCER: "load-balancers",
     K.ALARM_RULE: "alarm-rules",
     K.SNAPSHOT: "volumes",  # /v1/volumes/{pool}/{name}/snapshots/{snap}: resource_path()
+    K.BACKUP: "backups",
 }
 SPECS: dict[str, type[BaseModel]] = {
     K.VM: VmSpec,
@@ -82,6 +85,7 @@ SPECS: dict[str, type[BaseModel]] = {
     K.LOAD_BALANCER: LoadBalancerSpec,
     K.ALARM_RULE: AlarmRuleSpec,
     K.SNAPSHOT: SnapshotSpec,
+    K.BACKUP: BackupSpec,
 }
 # The catalogue entry (playbooks/catalogue.yml) that converges each kind.
 PLAYBOOKS = {
@@ -94,6 +98,7 @@ PLAYBOOKS = {
     K.LOAD_BALANCER: "load_balancer",
     K.ALARM_RULE: "alarm_rules",
     K.SNAPSHOT: "snapshot",
+    K.BACKUP: "backup",
 }
 NODES_KEY = "nodes:refresh"
 ALARM_RULES_KEY = "alarm_rule:*"
@@ -295,6 +300,9 @@ class Registry:
             return [ALARM_RULES_KEY]  # one rule file: one change at a time
         if kind == K.SNAPSHOT:
             return [resource_key(K.VOLUME, name.partition("@")[0])]
+        if kind == K.BACKUP:
+            volume = spec.volume if spec is not None else (rec.spec.get("volume") if rec else None)
+            return [resource_key(K.VOLUME, volume)] if volume else []
         return []
 
     def _busy_keys(self, s, kind, name, rec, spec) -> list[str]:
@@ -311,6 +319,10 @@ class Registry:
             keys += [resource_key(K.SUBNET, sub.name) for sub in self._subnets_of(s, vpc)]
         if kind == K.SNAPSHOT:  # the volume's job and its snapshots' jobs: one at a time
             keys.append(resource_key(K.VOLUME, name.partition("@")[0]))
+        if kind == K.BACKUP:  # its volume's job and its own: one at a time
+            volume = spec.volume if spec is not None else (rec.spec.get("volume") if rec else None)
+            if volume:
+                keys.append(resource_key(K.VOLUME, volume))
         if kind == K.VOLUME:
             snaps = s.scalars(
                 select(Resource.name).where(Resource.kind == K.SNAPSHOT, Resource.name.startswith(f"{name}@"))
@@ -552,6 +564,204 @@ class Registry:
                 ):
                     out.append(vm.name)
         return out
+
+    # Backups -----------------------------------------------------------------------------------
+    @staticmethod
+    def _backup_state(rec: Resource) -> dict[str, Any]:
+        return (rec.observed or {}).get("backup") or {}
+
+    def _backup_vars(
+        self, rec: Resource, spec: BackupSpec, snapshot: str, **extra
+    ) -> tuple[dict[str, Any], str]:
+        pool, _, image = spec.volume.partition("/")
+        kept = self._backup_state(rec).get("snapshots") or []
+        previous = kept[-1] if kept and kept[-1] != snapshot else None
+        variables = {
+            "backup_volume_pool": pool,
+            "backup_volume_image": image,
+            "backup_snapshot": snapshot,
+            "backup_pool": spec.backup_pool,
+            "backup_image": f"backup.{rec.name}",
+            "backup_keep": spec.keep,
+            "backup_previous": previous,
+            "backup_state": "present",
+            "backup_take": snapshot not in kept,
+            **extra,
+        }
+        return variables, self.service_node()
+
+    @staticmethod
+    def _new_backup_name(plan: str) -> str:
+        return f"{plan}-{utcnow():%Y%m%dT%H%M%S}"
+
+    def _put_backup(self, s, rec, spec: BackupSpec, principal):
+        self._require(s, K.VOLUME, spec.volume, ["body", "volume"], "volume")
+        pool = spec.volume.partition("/")[0]
+        if spec.backup_pool == pool:
+            raise _invalid(
+                f"backup_pool: {pool} is the volume's pool; a backup goes to another pool (CRUSH rule)",
+                ["backup_pool"],
+                rule="other_pool",
+            )
+        allowed = self.settings.backup_pools
+        if allowed and spec.backup_pool not in allowed:
+            raise _invalid(
+                f"backup_pool: backups go in {', '.join(allowed)} (BACKUP_POOLS), not {spec.backup_pool}",
+                ["backup_pool"],
+                rule="backup_pools",
+            )
+        done = (rec.observed or {}).get("volume")
+        if done and done != spec.volume:
+            raise _invalid(
+                f"volume: plan {rec.name} backs up {done}; delete it and make another plan for {spec.volume}",
+                ["volume"],
+                rule="immutable",
+            )
+        # The newest backup again (nothing to do when it is there) or, for a new plan, the first one.
+        kept = self._backup_state(rec).get("snapshots") or []
+        return self._backup_vars(rec, spec, kept[-1] if kept else self._new_backup_name(rec.name))
+
+    def _delete_backup(self, s, rec):
+        spec = BackupSpec.model_validate(rec.spec)
+        kept = self._backup_state(rec).get("snapshots") or []
+        return self._backup_vars(rec, spec, kept[-1] if kept else "none", backup_state="absent")
+
+    def run_backup(self, principal: Principal, name: str, *, scheduled: bool = False) -> JobPublic:
+        """A backup now: a snapshot of the volume, copied incrementally into the backup pool, the
+        oldest beyond ``keep`` removed. ``scheduled``: only when the plan is due (checked under its
+        lock, so two API nodes never both run it)."""
+        key = resource_key(K.BACKUP, name)
+
+        def prepare(s: Session, job: Job) -> None:
+            rec = self.get(s, K.BACKUP, name)
+            spec = BackupSpec.model_validate(rec.spec)
+            with locks.held(s, key, resource_key(K.VOLUME, spec.volume)):
+                s.refresh(rec)
+                self._check_busy(s, self._busy_keys(s, K.BACKUP, name, rec, spec), key)
+                if scheduled and not self._due(s, rec, spec):
+                    raise Conflict(f"backup plan {name} is not due", code="not_due")
+                variables, limit = self._backup_vars(rec, spec, self._new_backup_name(name))
+                variables["resource_generation"] = rec.generation
+                validate_vars(self.services.catalogue.get(PLAYBOOKS[K.BACKUP]), variables)
+                rec.status, rec.last_job_id, rec.updated_at = ResourceStatus.PENDING, job.id, utcnow()
+                job.extra_vars, job.limit = variables, limit
+
+        job, _ = self.services.submit(
+            principal,
+            JobCreate(playbook=PLAYBOOKS[K.BACKUP]),
+            path=resource_path(K.BACKUP, name) + "/run",
+            method="POST",
+            resource=key,
+            prepare=prepare,
+        )
+        return job
+
+    @staticmethod
+    def _due(s: Session, rec: Resource, spec: BackupSpec) -> bool:
+        if not spec.every_minutes or rec.status == ResourceStatus.DELETING:
+            return False
+        last = s.scalar(
+            select(func.max(Job.created_at)).where(Job.resource == resource_key(K.BACKUP, rec.name))
+        )
+        return last is None or (utcnow() - last).total_seconds() >= spec.every_minutes * 60
+
+    def due_backups(self, s: Session) -> list[str]:
+        plans = s.scalars(
+            select(Resource).where(Resource.kind == K.BACKUP, Resource.status != ResourceStatus.DELETING)
+        )
+        return [r.name for r in plans if self._due(s, r, BackupSpec.model_validate(r.spec))]
+
+    def restore_backup(self, principal: Principal, name: str, req: RestoreRequest) -> JobPublic:
+        """A job that writes a backup into a volume: a new one (recorded here), or an existing one
+        with ``overwrite`` (refused while a VM that has it may be running)."""
+        plan_key, target_key = resource_key(K.BACKUP, name), resource_key(K.VOLUME, req.volume)
+
+        def prepare(s: Session, job: Job) -> None:
+            with locks.held(s, plan_key, target_key):
+                rec = self.get(s, K.BACKUP, name)
+                self._check_busy(s, [plan_key, target_key], target_key)
+                kept = self._backup_state(rec).get("snapshots") or []
+                if not kept:
+                    raise _conflict(
+                        f"backup plan {name} has no backup yet", ["snapshot"], "none", code="no_backup"
+                    )
+                snapshot = req.snapshot or kept[-1]
+                if snapshot not in kept:
+                    raise _invalid(
+                        f"snapshot: plan {name} keeps {', '.join(kept)}, not {snapshot}",
+                        ["snapshot"],
+                        rule="backup",
+                    )
+                spec = BackupSpec.model_validate(rec.spec)
+                target = self._find(s, K.VOLUME, req.volume)
+                pool, _, image = req.volume.partition("/")
+                if target is not None:
+                    if not req.overwrite:
+                        raise _conflict(
+                            f"volume {req.volume} exists: overwrite true replaces its content "
+                            "(its VMs stopped), or restore into a new volume",
+                            ["overwrite"],
+                            "exists",
+                            code="resource_exists",
+                        )
+                    users = self._volume_in_use(s, req.volume)
+                    if users:
+                        raise _conflict(
+                            f"volume {req.volume} is attached to VM {', '.join(users)}, which may be "
+                            "running: PUT the VM with state shutoff first",
+                            ["volume"],
+                            "in_use",
+                            code="resource_in_use",
+                        )
+                else:
+                    allowed = self.settings.volume_pools
+                    if allowed and pool not in allowed:
+                        raise _invalid(
+                            f"volume: volumes go in {', '.join(allowed)} (VOLUME_POOLS), not {pool}",
+                            ["volume"],
+                            rule="volume_pools",
+                        )
+                    source = self._find(s, K.VOLUME, spec.volume)
+                    size = (source.spec if source is not None else {}).get("size") or self._backup_state(
+                        rec
+                    ).get("size")
+                    target = Resource(
+                        id=new_id(),
+                        kind=K.VOLUME,
+                        name=req.volume,
+                        spec={"size": size, "features": None, "shareable": False},
+                        generation=1,
+                        observed={},
+                        addresses={},
+                        created_at=utcnow(),
+                    )
+                    s.add(target)
+                target.status, target.last_job_id, target.updated_at = (
+                    ResourceStatus.PENDING,
+                    job.id,
+                    utcnow(),
+                )
+                variables = {
+                    "restore_backup_pool": spec.backup_pool,
+                    "restore_backup_image": f"backup.{name}",
+                    "restore_snapshot": snapshot,
+                    "restore_pool": pool,
+                    "restore_image": image,
+                    "restore_overwrite": req.overwrite,
+                    "resource_generation": target.generation,
+                }
+                validate_vars(self.services.catalogue.get("restore"), variables)
+                job.extra_vars, job.limit = variables, self.service_node()
+
+        job, _ = self.services.submit(
+            principal,
+            JobCreate(playbook="restore"),
+            path=resource_path(K.BACKUP, name) + "/restore",
+            method="POST",
+            resource=target_key,
+            prepare=prepare,
+        )
+        return job
 
     def rollback_snapshot(self, principal: Principal, name: str) -> JobPublic:
         """A job that rolls the volume back to the snapshot; refused while a VM may run on it."""

@@ -99,6 +99,25 @@ class Services:
         if self.settings.reconcile_seconds:
             self._reconciler = threading.Thread(target=self._reconcile_loop, name="reconcile", daemon=True)
             self._reconciler.start()
+        if self.settings.backup_tick_seconds:
+            self._backups = threading.Thread(target=self._backup_loop, name="backups", daemon=True)
+            self._backups.start()
+
+    def _backup_loop(self) -> None:
+        """Every ``backup_tick_seconds``, the backup plans that are due get a job. Every API node looks;
+        the plan's lock and its last job, read under that lock, make one of them run it."""
+        while not self._stopping.wait(self.settings.backup_tick_seconds):
+            try:
+                with self.sm() as s:
+                    due = self.registry.due_backups(s)
+                for name in due:
+                    try:
+                        job = self.registry.run_backup(SYSTEM, name, scheduled=True)
+                        log.info("scheduled backup", extra={"plan": name, "job_id": job.id})
+                    except ApiError as exc:  # busy, or another node ran it a moment ago
+                        log.info("scheduled backup skipped", extra={"plan": name, "reason": exc.detail})
+            except Exception:
+                log.exception("backup schedule failed")
 
     def _reconcile_loop(self) -> None:
         """The nodes job every ``reconcile_seconds``, by whichever API node finds the last one oldest:

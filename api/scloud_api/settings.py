@@ -78,6 +78,17 @@ class Settings(BaseSettings):
         min_length=1,
         description="Prometheus' promtool, which checks an alarm rule before it is recorded.",
     )
+    backup_pools: list[str] = Field(
+        default_factory=list,
+        description="Pools backup plans may write to (PUT /v1/backups/{name}); empty: any pool but the "
+        "volume's.",
+    )
+    backup_tick_seconds: int = Field(
+        30,
+        ge=0,
+        description="How often each API node looks for backup plans that are due (every_minutes); 0: never "
+        "(backups on request only).",
+    )
     prometheus_urls: list[str] = Field(
         default_factory=list,
         description="Prometheus servers the metrics routes read (GET /v1/nodes/{name}/metrics, "

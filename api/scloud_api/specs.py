@@ -61,6 +61,45 @@ class SnapshotSpec(_Spec):
     )
 
 
+PoolName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
+
+
+class BackupSpec(_Spec):
+    """A backup plan of one volume: incremental backups into another pool (another CRUSH rule, so
+    another failure domain), kept ``keep`` deep, taken every ``every_minutes`` or on request."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"volume": "volumes/db1-data", "backup_pool": "backups", "keep": 7, "every_minutes": 1440}
+            ]
+        },
+    )
+
+    volume: VolumeRef = Field(..., description="The volume backed up, pool/name (a volume of the registry).")
+    backup_pool: PoolName = Field(..., description="The pool of the backups: not the volume's.")
+    keep: int = Field(7, ge=1, le=365, description="How many backups are kept (the oldest go first).")
+    every_minutes: int | None = Field(
+        None,
+        ge=5,
+        le=44640,
+        description="A backup every this many minutes; none: only on request (POST .../run).",
+    )
+
+
+class RestoreRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    snapshot: Name | None = Field(None, description="The backup to restore; default the newest.")
+    volume: VolumeRef = Field(
+        ...,
+        description="Where to restore, pool/name: a new volume (the registry records it), or an existing "
+        "one with overwrite true (its VMs stopped), such as the backed-up volume itself.",
+    )
+    overwrite: bool = Field(False, description="Replace the content of an existing volume.")
+
+
 class VpcSpec(_Spec):
     """A VPC: an OVN logical router joining its subnets."""
 

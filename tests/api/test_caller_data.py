@@ -144,7 +144,10 @@ RESOURCE_BASES = {
     "public_ip": {"address": "192.0.2.10"},
     "load_balancer": {"subnet": "s1", "port": 80},
     "alarm_rule": {"expr": "vector(1)", "summary": "s", "runbook": "r"},
+    "snapshot": {},
+    "backup": {"volume": "rbd/v1", "backup_pool": "backups"},
 }
+RESOURCE_NAMES = {"volume": "rbd/inj1", "snapshot": "rbd/v1@inj1"}
 
 
 def resource_cases() -> list:
@@ -256,12 +259,12 @@ def test_jinja_in_every_resource_string_is_literal(resource_api, kind, path):
     job), or taken, and then never evaluated: no marker, and wherever the text reached the job's
     variables the play shows it exactly as sent."""
     api = resource_api
-    from scloud_api.registry import PATHS
+    from scloud_api.registry import resource_path
 
     marker = new_marker()
     text = payload(marker)
     body = put(json.loads(json.dumps(RESOURCE_BASES[kind])), path, text)
-    url = f"/v1/{PATHS[kind]}/" + ("rbd/inj1" if kind == "volume" else "inj1")
+    url = resource_path(kind, RESOURCE_NAMES.get(kind, "inj1"))
     field = [p for p in path if p is not KEY and not isinstance(p, int)][-1]
     with api.client("admin") as c:
         before = c.get("/v1/jobs").json()["total"]

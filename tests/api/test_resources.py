@@ -9,6 +9,7 @@ engines' connections (``scloud_libvirt_uri``, ``scloud_ceph_connection``), never
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -217,3 +218,97 @@ def test_snapshot_rollback_and_protection_through_the_api(api_factory, small_cep
         # A snapshot of a volume the registry does not know is refused, naming it.
         r = c.put(f"/v1/volumes/{POOL}/nosuch/snapshots/s1", json={})
         assert r.status_code == 422 and "no volume named" in r.text, r.text
+
+
+@pytest.mark.ceph
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_backup_plan_run_schedule_and_restore_through_the_api(api_factory, small_ceph, tmp_path):
+    """A backup plan on a real Ceph: its first backup moves the data written, the same PUT again
+    nothing, a run after more writes only the delta; the volume's snapshots stay one deep and the
+    backups ``keep`` deep. Restored into a new volume (recorded) and over the original (refused
+    without overwrite), every checksum equal. A due plan runs once although two API nodes look."""
+    from datetime import timedelta
+
+    from scloud_api.models import Job, utcnow
+
+    bak = "apibak"
+    small_ceph.ceph("osd", "pool", "create", bak, "8", "8", "replicated")
+    small_ceph.ceph("osd", "pool", "set", bak, "size", "1", "--yes-i-really-mean-it")
+    small_ceph.ceph("osd", "pool", "application", "enable", bak, "rbd")
+    inventory = _inventory(tmp_path, scloud_ceph_connection=small_ceph.module_args)
+    api = api_factory(inventory=inventory, backup_tick_seconds=1)
+    vol, plan = f"/v1/volumes/{POOL}/bkvol", "/v1/backups/nightly"
+    body = {"volume": f"{POOL}/bkvol", "backup_pool": bak, "keep": 2}
+    mib = 1024**2
+    with api.client() as c:
+        _job(api, c, c.put(vol, json={"size": "16M"}))
+        _write(small_ceph, POOL, "bkvol", 0xAA)
+        assert _job(api, c, c.put(plan, json=body))["hosts"]["here"]["changed"] == 2  # snapshot + backup
+        first = c.get(plan).json()["observed"]["backup"]
+        assert first["mode"] == "full" and first["bytes_moved"] == 4 * mib and len(first["snapshots"]) == 1
+        assert _job(api, c, c.put(plan, json=body))["hosts"]["here"]["changed"] == 0  # the same PUT: nothing
+
+        from tests.integration.ceph.test_rbd_snapshot_backup import write
+
+        write(small_ceph, POOL, "bkvol", 8 * mib, 4 * mib, 0xBB)
+        written = _sha(small_ceph, POOL, "bkvol")
+        time.sleep(1.1)  # the snapshot names are per second
+        _job(api, c, c.post(f"{plan}/run"))
+        inc = c.get(plan).json()["observed"]["backup"]
+        assert inc["mode"] == "incremental" and inc["bytes_moved"] == 4 * mib, inc
+        assert inc["base"] == first["snapshots"][0] and len(inc["snapshots"]) == 2
+        assert [s["name"] for s in small_ceph.rbd("snap", "ls", f"{POOL}/bkvol")] == [inc["snapshots"][-1]]
+        time.sleep(1.1)
+        _job(api, c, c.post(f"{plan}/run"))
+        third = c.get(plan).json()["observed"]["backup"]
+        assert third["bytes_moved"] == 0 and third["snapshots"][0] == inc["snapshots"][1], third  # keep 2
+
+        # Restored into a new volume, which the registry records.
+        _job(api, c, c.post(f"{plan}/restore", json={"volume": f"{POOL}/bkvol-copy"}))
+        assert _sha(small_ceph, POOL, "bkvol-copy") == written
+        copy = c.get(f"/v1/volumes/{POOL}/bkvol-copy").json()
+        assert copy["status"] == "ready" and copy["observed"]["restore"]["verified"], copy
+
+        # Over the original: refused without overwrite; with it, the old content comes back.
+        _write(small_ceph, POOL, "bkvol", 0x99)
+        r = c.post(f"{plan}/restore", json={"volume": f"{POOL}/bkvol"})
+        assert r.status_code == 409 and r.json()["code"] == "resource_exists", r.text
+        _job(api, c, c.post(f"{plan}/restore", json={"volume": f"{POOL}/bkvol", "overwrite": True}))
+        assert _sha(small_ceph, POOL, "bkvol") == written
+
+        for bad, code in [
+            ({**body, "backup_pool": POOL}, 422),
+            ({**body, "volume": f"{POOL}/nosuch"}, 422),
+            ({**body, "keep": 0}, 422),
+        ]:
+            r = c.put("/v1/backups/bad", json=bad)
+            assert r.status_code == code and r.json()["errors"], r.text
+        r = c.post(f"{plan}/restore", json={"volume": f"{POOL}/x", "snapshot": "nosuch"})
+        assert r.status_code == 422 and "keeps" in r.text, r.text
+
+        # A plan every 5 minutes whose last job is 10 minutes old: due. Two API nodes look every
+        # second; one backup runs.
+        _job(api, c, c.put("/v1/backups/often", json={**body, "every_minutes": 5}))
+        other = api_factory(inventory=inventory, backup_tick_seconds=1)
+        with api.services.sm.begin() as s:
+            for job in s.query(Job).filter(Job.resource == "backup:often"):
+                job.created_at = utcnow() - timedelta(minutes=10)
+        deadline = time.monotonic() + 30
+        while True:
+            with api.services.sm() as s:
+                jobs = s.query(Job).filter(Job.resource == "backup:often").all()
+            if len(jobs) >= 2:
+                break
+            assert time.monotonic() < deadline, "the due plan did not run"
+            time.sleep(0.5)
+        time.sleep(3)  # another node's second run would come now
+        with other.services.sm() as s:
+            jobs = s.query(Job).filter(Job.resource == "backup:often").order_by(Job.created_at).all()
+        assert len(jobs) == 2 and jobs[1].playbook == "backup", [(j.playbook, j.created_at) for j in jobs]
+        assert api.wait(jobs[1].id, timeout=180)["status"] == "successful"
+
+        # Deleted: the backup image and the volume's snapshot go.
+        for name in ("often", "nightly"):
+            _job(api, c, c.delete(f"/v1/backups/{name}"))
+        assert small_ceph.rbd("ls", bak) == [] and small_ceph.rbd("snap", "ls", f"{POOL}/bkvol") == []
+        assert c.get(plan).status_code == 404

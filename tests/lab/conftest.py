@@ -56,8 +56,10 @@ def cloud_deployed(cloud_release):
         runs.append((run, time.monotonic() - start))
         assert run.ok, run.stdout[-6000:]
         TLS_SNAPSHOTS.append([f.read_bytes() for f in TLS_FILES])
-    print(f"\nsite.yml first run {runs[0][1]:.1f} s (changed={runs[0][0].changed_count()}), "
-          f"second run {runs[1][1]:.1f} s (changed={runs[1][0].changed_count()})")
+    print(
+        f"\nsite.yml first run {runs[0][1]:.1f} s (changed={runs[0][0].changed_count()}), "
+        f"second run {runs[1][1]:.1f} s (changed={runs[1][0].changed_count()})"
+    )
     # The slowest tasks of each run (ansible.posix.profile_tasks closes the output with them).
     for n, (run, _) in enumerate(runs, 1):
         print(f"site.yml run {n}, slowest tasks:\n" + "\n".join(run.stdout.splitlines()[-18:]))

@@ -46,15 +46,33 @@ def _lab_running():
 def _job_row(job_id):
     """The job's row in the API's database (PostgreSQL on the first node): who ran it, how often."""
     query = f"SELECT status, coalesce(node, ''), attempts, coalesce(pid, 0) FROM jobs WHERE id = '{job_id}'"
-    out = _node(BROKER_NODE, "runuser", "-u", "postgres", "--", "psql", "-d", "scloud_api", "-tA", "-F", "|",
-                "-c", query)
+    out = _node(
+        BROKER_NODE,
+        "runuser",
+        "-u",
+        "postgres",
+        "--",
+        "psql",
+        "-d",
+        "scloud_api",
+        "-tA",
+        "-F",
+        "|",
+        "-c",
+        query,
+    )
     status, node, attempts, pid = out.stdout.strip().split("|")
     return {"status": status, "node": node, "attempts": int(attempts), "pid": int(pid)}
 
 
 def _changed_tasks(run):
-    return sorted({(e["event_data"].get("host"), e["event_data"].get("task")) for e in run.events
-                   if e.get("event") == "runner_on_ok" and e["event_data"].get("res", {}).get("changed")})
+    return sorted(
+        {
+            (e["event_data"].get("host"), e["event_data"].get("task"))
+            for e in run.events
+            if e.get("event") == "runner_on_ok" and e["event_data"].get("res", {}).get("changed")
+        }
+    )
 
 
 def _headers():
@@ -65,9 +83,17 @@ def _submit(callback_url=None, **extra_vars):
     headers = _headers()
     if callback_url:
         headers["X-Callback-URL"] = callback_url
-    r = httpx.post(f"{URL}/v1/jobs", verify=tls(), headers=headers, timeout=15,
-                   json={"playbook": "diagnostics", "limit": BROKER_NODE,
-                         "extra_vars": {"diagnostics_command": ["hostname"], **extra_vars}})
+    r = httpx.post(
+        f"{URL}/v1/jobs",
+        verify=tls(),
+        headers=headers,
+        timeout=15,
+        json={
+            "playbook": "diagnostics",
+            "limit": BROKER_NODE,
+            "extra_vars": {"diagnostics_command": ["hostname"], **extra_vars},
+        },
+    )
     assert r.status_code == 202, r.text
     return r.json()["id"]
 
@@ -82,20 +108,28 @@ def _wait(job_id, timeout=180):
     raise AssertionError(f"job {job_id} not ended after {timeout} s: {job['status']}")
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    ({"mgmt_api_executor": "rabbit"}, "mgmt_api_executor must be local or celery"),
-    ({"mgmt_api_executor": "celery", "mgmt_api_broker_url": "redis://mq:6379/0"},
-     "mgmt_api_broker_url, when set, must be an amqp:// or amqps:// URL"),
-    ({"mgmt_api_executor": "celery", "scloud_broker_password": "short"},
-     "scloud_broker_password must have at least 12 characters"),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"mgmt_api_executor": "rabbit"}, "mgmt_api_executor must be local or celery"),
+        (
+            {"mgmt_api_executor": "celery", "mgmt_api_broker_url": "redis://mq:6379/0"},
+            "mgmt_api_broker_url, when set, must be an amqp:// or amqps:// URL",
+        ),
+        (
+            {"mgmt_api_executor": "celery", "scloud_broker_password": "short"},
+            "scloud_broker_password must have at least 12 characters",
+        ),
+    ],
+)
 def test_bad_executor_settings_are_refused_before_anything_changes(extra, message):
     assert _lab_running(), "the lab is not running: make lab"
     run = run_playbook("playbooks/mgmt.yml", inventory=INVENTORY, extra_vars=extra)
     assert not run.ok
     assert run.changed_count() == 0
-    msgs = " ".join(e["event_data"]["res"].get("msg", "") for e in run.events
-                    if e.get("event") == "runner_on_failed")
+    msgs = " ".join(
+        e["event_data"]["res"].get("msg", "") for e in run.events if e.get("event") == "runner_on_failed"
+    )
     assert message in " ".join(msgs.split()), msgs
 
 
@@ -121,17 +155,23 @@ def celery(cloud_deployed, release):
     try:
         for name, check in (("check", True), ("apply", False), ("again", False)):
             start = time.monotonic()
-            run = run_playbook("playbooks/mgmt.yml", inventory=INVENTORY, extra_vars=extra, check=check,
-                               diff=check)
+            run = run_playbook(
+                "playbooks/mgmt.yml", inventory=INVENTORY, extra_vars=extra, check=check, diff=check
+            )
             runs[name] = (run, time.monotonic() - start)
             assert run.ok, f"{name}:\n{run.stdout[-6000:]}"
-        print("\nmgmt.yml executor=celery: " + ", ".join(
-            f"{name} {t:.1f} s (changed={run.changed_count()})" for name, (run, t) in runs.items()))
+        print(
+            "\nmgmt.yml executor=celery: "
+            + ", ".join(
+                f"{name} {t:.1f} s (changed={run.changed_count()})" for name, (run, t) in runs.items()
+            )
+        )
         yield runs
     finally:
         if not _STATE["back_to_local"]:
-            run_playbook("playbooks/mgmt.yml", inventory=INVENTORY,
-                         extra_vars={"mgmt_api_source_dir": release})
+            run_playbook(
+                "playbooks/mgmt.yml", inventory=INVENTORY, extra_vars={"mgmt_api_source_dir": release}
+            )
 
 
 def test_check_mode_predicts_and_the_rerun_changes_nothing(celery):
@@ -148,8 +188,11 @@ def test_check_mode_predicts_and_the_rerun_changes_nothing(celery):
     # The broker: configured on a fresh lab, started again after a switch back to local.
     assert {(BROKER_NODE, "Configure the broker"), (BROKER_NODE, "Start RabbitMQ")} & predicted, predicted
     # --diff showed the new worker unit, before/after.
-    diffs = [e["event_data"]["res"]["diff"] for e in check.events
-             if e.get("event") == "runner_on_ok" and e["event_data"].get("res", {}).get("diff")]
+    diffs = [
+        e["event_data"]["res"]["diff"]
+        for e in check.events
+        if e.get("event") == "runner_on_ok" and e["event_data"].get("res", {}).get("diff")
+    ]
     assert any("scloud-api-worker.service" in json.dumps(d) for d in diffs)
     assert again.changed_count() == 0, _changed_tasks(again)
 
@@ -158,11 +201,15 @@ def test_broker_on_the_first_node_only_on_its_address(celery):
     listening = _node(BROKER_NODE, "ss", "-Hltn", "sport", "=", ":5672").stdout.split()
     assert f"{BROKER_ADDRESS}:5672" in listening, listening
     assert "0.0.0.0:5672" not in listening and "*:5672" not in listening, listening
-    users = json.loads(_node(BROKER_NODE, "rabbitmqctl", "--quiet", "list_users", "--formatter", "json")
-                       .stdout)
+    users = json.loads(
+        _node(BROKER_NODE, "rabbitmqctl", "--quiet", "list_users", "--formatter", "json").stdout
+    )
     assert [u["user"] for u in users] == ["scloud"], users  # guest removed
-    perms = json.loads(_node(BROKER_NODE, "rabbitmqctl", "--quiet", "list_user_permissions", "scloud",
-                             "--formatter", "json").stdout)
+    perms = json.loads(
+        _node(
+            BROKER_NODE, "rabbitmqctl", "--quiet", "list_user_permissions", "scloud", "--formatter", "json"
+        ).stdout
+    )
     assert perms == [{"vhost": "scloud", "configure": ".*", "write": ".*", "read": ".*"}]
     for node in MGMT_NODES:
         status = _node(node, "systemctl", "is-active", "scloud-api", "scloud-api-worker", check=False)
@@ -192,8 +239,13 @@ def test_killed_worker_job_is_taken_over_by_another_node(celery):
         job_id = _submit(callback_url=rx.url, diagnostics_sleep=12)
         deadline = time.monotonic() + 120
         while True:  # until the sleep task runs on one worker
-            events = httpx.get(f"{URL}/v1/jobs/{job_id}/events", verify=tls(), headers=_headers(), timeout=10,
-                               params={"limit": 500}).json()["items"]
+            events = httpx.get(
+                f"{URL}/v1/jobs/{job_id}/events",
+                verify=tls(),
+                headers=_headers(),
+                timeout=10,
+                params={"limit": 500},
+            ).json()["items"]
             if any(e["event"] == "runner_on_start" and e["task"] == "Sleep" for e in events):
                 break
             assert time.monotonic() < deadline, f"job never reached the sleep task: {_job_row(job_id)}"
@@ -216,8 +268,10 @@ def test_killed_worker_job_is_taken_over_by_another_node(celery):
         finally:
             _node(victim, "systemctl", "start", "scloud-api-worker", check=False)
     row = _job_row(job_id)
-    print(f"\nworker of {victim} SIGKILLed mid-job: taken over by {row['node']} after {takeover:.1f} s "
-          f"(lease {LEASE} s), job {job['status']} {done:.1f} s after the kill, {len(calls)} callback")
+    print(
+        f"\nworker of {victim} SIGKILLed mid-job: taken over by {row['node']} after {takeover:.1f} s "
+        f"(lease {LEASE} s), job {job['status']} {done:.1f} s after the kill, {len(calls)} callback"
+    )
     assert job["status"] == "successful", job
     assert row["node"] != victim and row["node"] in MGMT_NODES and row["attempts"] == 2, row
     assert takeover < 3 * LEASE + 5, takeover
@@ -226,8 +280,9 @@ def test_killed_worker_job_is_taken_over_by_another_node(celery):
     assert body["type"] == "job.successful" and body["data"]["id"] == job_id
     headers = {k.lower() for k in calls[0]["headers"]}
     assert {"webhook-id", "webhook-timestamp", "webhook-signature"} <= headers, headers
-    events = httpx.get(f"{URL}/v1/jobs/{job_id}/events", verify=tls(), headers=_headers(), timeout=10,
-                       params={"limit": 500}).json()["items"]
+    events = httpx.get(
+        f"{URL}/v1/jobs/{job_id}/events", verify=tls(), headers=_headers(), timeout=10, params={"limit": 500}
+    ).json()["items"]
     marks = [e for e in events if e["event"] == "executor_takeover"]
     assert len(marks) == 1 and marks[0]["data"] == {"attempt": 2, "node": row["node"]}, marks
 
@@ -239,6 +294,7 @@ def test_back_to_local_leaves_no_worker_and_no_broker(celery, release):
     _STATE["back_to_local"] = True
     assert run.ok, run.stdout[-6000:]
     print(f"\nmgmt.yml back to executor=local: {elapsed:.1f} s (changed={run.changed_count()})")
+
     def active(node, unit):
         return _node(node, "systemctl", "is-active", unit, check=False).stdout.strip()
 

@@ -24,9 +24,12 @@ def _inventory(hosts):
 def _names(lab_name):
     # Only the throw-away lab's containers (by its label): other labs, Molecule's on the lane
     # beside this one, come and go while these tests run.
-    out = subprocess.run(["podman", "ps", "--all", "--format", "json",
-                          "--filter", f"label=scloud_lab={lab_name}"],
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        ["podman", "ps", "--all", "--format", "json", "--filter", f"label=scloud_lab={lab_name}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return {n for c in json.loads(out.stdout or "[]") for n in c["Names"]}
 
 
@@ -43,8 +46,12 @@ def _failure(run):
 
 def _lab_vars(tmp_path, **extra):
     # A throw-away name and state dir: nothing of a running lab is looked at or touched.
-    return {"lab_name": f"t-{uuid.uuid4().hex[:6]}", "lab_network": f"t-{uuid.uuid4().hex[:6]}",
-            "lab_state_dir": str(tmp_path / "state"), **extra}
+    return {
+        "lab_name": f"t-{uuid.uuid4().hex[:6]}",
+        "lab_network": f"t-{uuid.uuid4().hex[:6]}",
+        "lab_state_dir": str(tmp_path / "state"),
+        **extra,
+    }
 
 
 @pytest.mark.parametrize("count", [0, 46])
@@ -64,8 +71,9 @@ def test_invalid_node_count(tmp_path, count):
 
 
 def test_address_outside_the_subnet(tmp_path):
-    run = run_playbook(LAB, inventory=_inventory({"n1": {"ansible_host": "192.0.2.7"}}),
-                       extra_vars=_lab_vars(tmp_path))
+    run = run_playbook(
+        LAB, inventory=_inventory({"n1": {"ansible_host": "192.0.2.7"}}), extra_vars=_lab_vars(tmp_path)
+    )
     assert run.status == "failed"
     msg = _failure(run)
     assert "node 'n1'" in msg and "192.0.2.7" in msg and "lab_subnet" in msg
@@ -81,27 +89,38 @@ def test_duplicate_address(tmp_path):
 def test_name_clash_with_a_foreign_container(tmp_path):
     name = f"clash-{uuid.uuid4().hex[:6]}"
     # A container the lab does not own, running: it must survive the refused run.
-    subprocess.run(["podman", "run", "-d", "--name", name, "localhost/scloud-node:latest", "sleep", "300"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["podman", "run", "-d", "--name", name, "localhost/scloud-node:latest", "sleep", "300"],
+        check=True,
+        capture_output=True,
+    )
     try:
-        run = run_playbook(LAB, inventory=_inventory({name: {"ansible_host": "10.89.10.60"}}),
-                           extra_vars=_lab_vars(tmp_path))
+        run = run_playbook(
+            LAB, inventory=_inventory({name: {"ansible_host": "10.89.10.60"}}), extra_vars=_lab_vars(tmp_path)
+        )
         assert run.status == "failed"
         msg = _failure(run)
         assert name in msg and "do not belong to lab" in msg
-        state = subprocess.run(["podman", "inspect", "--format", "{{.State.Running}}", name],
-                               check=True, capture_output=True, text=True).stdout.strip()
+        state = subprocess.run(
+            ["podman", "inspect", "--format", "{{.State.Running}}", name],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         assert state == "true"
     finally:
         subprocess.run(["podman", "rm", "--force", "--time", "0", name], check=False, capture_output=True)
 
 
 def test_missing_package(tmp_path):
-    tools = [{"path": "/usr/bin/podman", "package": "podman"},
-             {"path": "/usr/bin/scloud-no-such-tool", "package": "scloud-no-such-package"}]
+    tools = [
+        {"path": "/usr/bin/podman", "package": "podman"},
+        {"path": "/usr/bin/scloud-no-such-tool", "package": "scloud-no-such-package"},
+    ]
     lab_vars = _lab_vars(tmp_path, lab_required_tools=tools)
-    run = run_playbook(LAB, inventory=_inventory({"n1": {"ansible_host": "10.89.10.61"}}),
-                       extra_vars=lab_vars)
+    run = run_playbook(
+        LAB, inventory=_inventory({"n1": {"ansible_host": "10.89.10.61"}}), extra_vars=lab_vars
+    )
     assert run.status == "failed"
     msg = _failure(run)
     assert "scloud-no-such-package" in msg and "make install" in msg and "podman," not in msg

@@ -21,13 +21,17 @@ import pytest
 from tests.harness import REPO, containers_running, node_exec, run_playbook
 
 INVENTORY = str(REPO / "inventories" / "lab")
-NODES = {"scloud-node1": ("10.89.10.11", "10.89.11.11"),
-         "scloud-node2": ("10.89.10.12", "10.89.11.12"),
-         "scloud-node3": ("10.89.10.13", "10.89.11.13")}
+NODES = {
+    "scloud-node1": ("10.89.10.11", "10.89.11.11"),
+    "scloud-node2": ("10.89.10.12", "10.89.11.12"),
+    "scloud-node3": ("10.89.10.13", "10.89.11.13"),
+}
 SWITCH = "ovl-test"
 CIDR = "192.168.77.0/24"
-VMS = [{"name": "ovlvm1", "ip": "192.168.77.11", "node": "scloud-node1"},
-       {"name": "ovlvm3", "ip": "192.168.77.13", "node": "scloud-node3"}]
+VMS = [
+    {"name": "ovlvm1", "ip": "192.168.77.11", "node": "scloud-node1"},
+    {"name": "ovlvm3", "ip": "192.168.77.13", "node": "scloud-node3"},
+]
 
 pytestmark = pytest.mark.slow
 
@@ -102,13 +106,15 @@ def _lab_running():
 def _veth(vm, mac):
     node, name = vm["node"], vm["name"]
     _node(node, "ip", "netns", "add", f"ns-{name}")
-    for argv in (["ip", "link", "add", f"{name}-h", "type", "veth", "peer", "name", name],
-                 ["ip", "link", "set", name, "netns", f"ns-{name}"],
-                 ["ip", "-n", f"ns-{name}", "link", "set", name, "address", mac],
-                 ["ip", "-n", f"ns-{name}", "addr", "add", f"{vm['ip']}/24", "dev", name],
-                 ["ip", "-n", f"ns-{name}", "link", "set", name, "up"],
-                 ["ip", "-n", f"ns-{name}", "link", "set", "lo", "up"],
-                 ["ip", "link", "set", f"{name}-h", "up"]):
+    for argv in (
+        ["ip", "link", "add", f"{name}-h", "type", "veth", "peer", "name", name],
+        ["ip", "link", "set", name, "netns", f"ns-{name}"],
+        ["ip", "-n", f"ns-{name}", "link", "set", name, "address", mac],
+        ["ip", "-n", f"ns-{name}", "addr", "add", f"{vm['ip']}/24", "dev", name],
+        ["ip", "-n", f"ns-{name}", "link", "set", name, "up"],
+        ["ip", "-n", f"ns-{name}", "link", "set", "lo", "up"],
+        ["ip", "link", "set", f"{name}-h", "up"],
+    ):
         _node(node, *argv)
 
 
@@ -137,8 +143,11 @@ def plugged(deployed, tmp_path_factory):
     try:
         run = run_playbook(str(book), inventory=INVENTORY, extra_vars={**extra, "ovl_state": "present"})
         assert run.ok, run.stdout[-6000:]
-        macs = next(e["event_data"]["res"]["ansible_facts"]["ovl_macs"] for e in run.events
-                    if e.get("event") == "runner_on_ok" and e["event_data"].get("task") == "MACs")
+        macs = next(
+            e["event_data"]["res"]["ansible_facts"]["ovl_macs"]
+            for e in run.events
+            if e.get("event") == "runner_on_ok" and e["event_data"].get("task") == "MACs"
+        )
         for vm in VMS:
             _veth(vm, macs[vm["name"]])
         run = run_playbook(str(ports), inventory=INVENTORY, extra_vars={**extra, "ovl_state": "present"})
@@ -166,8 +175,20 @@ def test_overlay_address_on_br_phy_ssh_address_untouched(deployed):
 
 
 def _ping(src, dst_ip, count=5):
-    out = _node(src["node"], "ip", "netns", "exec", f"ns-{src['name']}", "ping", "-c", str(count),
-                "-W", "2", dst_ip, check=False)
+    out = _node(
+        src["node"],
+        "ip",
+        "netns",
+        "exec",
+        f"ns-{src['name']}",
+        "ping",
+        "-c",
+        str(count),
+        "-W",
+        "2",
+        dst_ip,
+        check=False,
+    )
     return out
 
 
@@ -186,8 +207,10 @@ def test_ports_on_two_nodes_ping_over_geneve(plugged):
         assert out.returncode == 0, out.stdout + out.stderr
         assert " 0% packet loss" in out.stdout, out.stdout
         rtt = re.search(r"= ([\d.]+)/([\d.]+)/([\d.]+)", out.stdout)
-        print(f"\n{src['node']} -> {dst['node']} over Geneve: rtt min/avg/max "
-              f"{rtt.group(1)}/{rtt.group(2)}/{rtt.group(3)} ms")
+        print(
+            f"\n{src['node']} -> {dst['node']} over Geneve: rtt min/avg/max "
+            f"{rtt.group(1)}/{rtt.group(2)}/{rtt.group(3)} ms"
+        )
     # The packets crossed the overlay NIC as Geneve (UDP 6081) between the overlay addresses.
     stats = _node("scloud-node1", "ovs-appctl", "dpctl/dump-flows").stdout
     assert "tnl_push" in stats or "tnl_pop" in stats, stats[-3000:]
@@ -196,37 +219,63 @@ def test_ports_on_two_nodes_ping_over_geneve(plugged):
 def _lab_objects(tag):
     """Containers and networks the refused lab could have made: its names, or its label. Only
     these: the other lane of `make test` creates and removes its own lab meanwhile."""
+
     def podman_json(*args):
-        out = subprocess.run(["podman", *args, "--format", "json"], check=True, capture_output=True,
-                             text=True)
+        out = subprocess.run(
+            ["podman", *args, "--format", "json"], check=True, capture_output=True, text=True
+        )
         return json.loads(out.stdout or "[]")
 
-    containers = {n for c in podman_json("ps", "--all") for n in c["Names"]
-                  if n.startswith(f"t{tag}-") or (c.get("Labels") or {}).get("scloud_lab") == f"t-{tag}"}
-    networks = {n["name"] for n in podman_json("network", "ls")
-                if n["name"].startswith(f"t-{tag}")
-                or (n.get("labels") or {}).get("scloud_lab") == f"t-{tag}"}
+    containers = {
+        n
+        for c in podman_json("ps", "--all")
+        for n in c["Names"]
+        if n.startswith(f"t{tag}-") or (c.get("Labels") or {}).get("scloud_lab") == f"t-{tag}"
+    }
+    networks = {
+        n["name"]
+        for n in podman_json("network", "ls")
+        if n["name"].startswith(f"t-{tag}") or (n.get("labels") or {}).get("scloud_lab") == f"t-{tag}"
+    }
     return containers, networks
 
 
-@pytest.mark.parametrize(("overlays", "expected"), [
-    (["10.89.12.11", "10.89.11.12"], "scloud_overlay_address (10.89.12.11) must be a usable address of "
-                                     "lab_overlay_subnet 10.89.11.0/24"),
-    (["10.89.11.11", "10.89.11.11"], "two lab nodes share an overlay address"),
-])
+@pytest.mark.parametrize(
+    ("overlays", "expected"),
+    [
+        (
+            ["10.89.12.11", "10.89.11.12"],
+            "scloud_overlay_address (10.89.12.11) must be a usable address of "
+            "lab_overlay_subnet 10.89.11.0/24",
+        ),
+        (["10.89.11.11", "10.89.11.11"], "two lab nodes share an overlay address"),
+    ],
+)
 def test_bad_overlay_address_is_refused_before_anything(tmp_path, overlays, expected):
     tag = uuid.uuid4().hex[:6]
-    hosts = {f"t{tag}-n{i}": {"ansible_host": f"10.89.10.{21 + i}", "scloud_overlay_address": ov}
-             for i, ov in enumerate(overlays)}
+    hosts = {
+        f"t{tag}-n{i}": {"ansible_host": f"10.89.10.{21 + i}", "scloud_overlay_address": ov}
+        for i, ov in enumerate(overlays)
+    }
     inventory = {"all": {"children": {"lab": {"hosts": hosts}}}}
-    extra = {"lab_name": f"t-{tag}", "lab_network": f"t-{tag}", "lab_overlay_network": f"t-{tag}-ov",
-             "lab_overlay_subnet": "10.89.11.0/24", "lab_state_dir": str(tmp_path / "state")}
+    extra = {
+        "lab_name": f"t-{tag}",
+        "lab_network": f"t-{tag}",
+        "lab_overlay_network": f"t-{tag}-ov",
+        "lab_overlay_subnet": "10.89.11.0/24",
+        "lab_state_dir": str(tmp_path / "state"),
+    }
     assert _lab_objects(tag) == (set(), set())
     run = run_playbook("playbooks/lab.yml", inventory=inventory, extra_vars=extra)
     assert run.status == "failed"
     msgs = [e["event_data"]["res"].get("msg", "") for e in run.events if e.get("event") == "runner_on_failed"]
-    msgs += [item.get("msg", "") for e in run.events if e.get("event") == "runner_on_failed"
-             for item in e["event_data"]["res"].get("results", []) if item.get("failed")]
+    msgs += [
+        item.get("msg", "")
+        for e in run.events
+        if e.get("event") == "runner_on_failed"
+        for item in e["event_data"]["res"].get("results", [])
+        if item.get("failed")
+    ]
     assert any(expected in m and "Nothing was changed" in m for m in msgs), msgs
     assert _lab_objects(tag) == (set(), set())
     assert not (tmp_path / "state").exists()

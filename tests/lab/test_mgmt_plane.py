@@ -51,8 +51,9 @@ _node = node_exec
 
 
 def _vip_holders():
-    return [n for n in MGMT_NODES
-            if _node(n, "ip", "-4", "-o", "addr", "show", "to", f"{VIP}/32").stdout.strip()]
+    return [
+        n for n in MGMT_NODES if _node(n, "ip", "-4", "-o", "addr", "show", "to", f"{VIP}/32").stdout.strip()
+    ]
 
 
 def _lab_running():
@@ -67,9 +68,11 @@ def deployed(cloud_deployed):
 
 def test_second_run_changes_nothing(deployed):
     second, _ = deployed[1]
-    changed = [(e["event_data"].get("host"), e["event_data"].get("task"))
-               for e in second.events if e.get("event") == "runner_on_ok"
-               and e["event_data"].get("res", {}).get("changed")]
+    changed = [
+        (e["event_data"].get("host"), e["event_data"].get("task"))
+        for e in second.events
+        if e.get("event") == "runner_on_ok" and e["event_data"].get("res", {}).get("changed")
+    ]
     assert second.changed_count() == 0, changed
 
 
@@ -91,8 +94,9 @@ def test_admin_key_through_the_vip(deployed):
     # The replicas share one database: every replica knows the key (HAProxy balances round-robin).
     nodes = set()
     for _ in range(6):
-        r = httpx.get(f"{URL}/v1/playbooks", verify=tls(), headers={"Authorization": f"Bearer {key}"},
-                      timeout=10)
+        r = httpx.get(
+            f"{URL}/v1/playbooks", verify=tls(), headers={"Authorization": f"Bearer {key}"}, timeout=10
+        )
         assert r.status_code == 200
         nodes.add(httpx.get(f"{URL}/healthz", verify=tls(), timeout=5).json()["node"])
     assert len(nodes) > 1, nodes
@@ -101,8 +105,10 @@ def test_admin_key_through_the_vip(deployed):
 
 def _peer_certificate(address, server_hostname):
     """The certificate the TLS frontend at address shows, verified against the lab's CA for that name."""
-    with socket.create_connection((address, HTTPS_PORT), timeout=5) as raw, \
-            tls().wrap_socket(raw, server_hostname=server_hostname) as conn:
+    with (
+        socket.create_connection((address, HTTPS_PORT), timeout=5) as raw,
+        tls().wrap_socket(raw, server_hostname=server_hostname) as conn,
+    ):
         return conn.getpeercert(), conn.version()
 
 
@@ -142,7 +148,9 @@ def test_plain_http_is_redirected_to_https(deployed):
         assert r.headers["location"] == f"{URL}{path}", r.headers
     # Through a node's address, the redirect keeps that address (which the certificate names).
     r = httpx.get(f"http://{MGMT_ADDRESSES[1]}:{HTTP_PORT}/healthz", timeout=5)
-    assert r.status_code == 308 and r.headers["location"] == f"https://{MGMT_ADDRESSES[1]}:{HTTPS_PORT}/healthz"
+    assert (
+        r.status_code == 308 and r.headers["location"] == f"https://{MGMT_ADDRESSES[1]}:{HTTPS_PORT}/healthz"
+    )
     # HTTP/1.0 without a Host header: to the VIP.
     with socket.create_connection((VIP, HTTP_PORT), timeout=5) as conn:
         conn.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
@@ -168,8 +176,13 @@ def test_api_key_over_https_through_the_vip(deployed):
 def test_job_runs_on_a_replica_through_the_vip(deployed):
     """A job submitted through the VIP runs on a replica, against every lab node, with the lab key."""
     headers = {"Authorization": f"Bearer {ADMIN_KEY.read_text().strip()}"}
-    r = httpx.post(f"{URL}/v1/jobs", verify=tls(), headers=headers, timeout=10,
-                   json={"playbook": "diagnostics", "extra_vars": {"diagnostics_command": ["hostname"]}})
+    r = httpx.post(
+        f"{URL}/v1/jobs",
+        verify=tls(),
+        headers=headers,
+        timeout=10,
+        json={"playbook": "diagnostics", "extra_vars": {"diagnostics_command": ["hostname"]}},
+    )
     assert r.status_code == 202, r.text
     job_id = r.json()["id"]
     deadline = time.monotonic() + 180
@@ -199,14 +212,17 @@ def test_vip_moves_when_keepalived_stops(deployed):
                 pass
             time.sleep(0.05)
         new = _vip_holders()
-        print(f"\nVIP failover {holder} -> {new}: answered again after "
-              f"{elapsed if elapsed is None else round(elapsed, 3)} s")
+        print(
+            f"\nVIP failover {holder} -> {new}: answered again after "
+            f"{elapsed if elapsed is None else round(elapsed, 3)} s"
+        )
         assert elapsed is not None, "the VIP did not answer from another node within 30 s"
         assert elapsed < FAILOVER_LIMIT
         assert len(new) == 1 and new[0] != holder
         key = ADMIN_KEY.read_text().strip()
-        r = httpx.get(f"{URL}/v1/playbooks", verify=tls(), headers={"Authorization": f"Bearer {key}"},
-                      timeout=10)
+        r = httpx.get(
+            f"{URL}/v1/playbooks", verify=tls(), headers={"Authorization": f"Bearer {key}"}, timeout=10
+        )
         assert r.status_code == 200
     finally:
         _node(holder, "systemctl", "start", "keepalived.service")
@@ -246,8 +262,10 @@ def test_vip_moves_when_the_holder_hangs(deployed):
                 elapsed = time.monotonic() - start
                 break
             time.sleep(0.05)
-        print(f"\nVIP failover, {holder} hung: answered from {_vip_mac_seen_from_host()} after "
-              f"{elapsed if elapsed is None else round(elapsed, 3)} s")
+        print(
+            f"\nVIP failover, {holder} hung: answered from {_vip_mac_seen_from_host()} after "
+            f"{elapsed if elapsed is None else round(elapsed, 3)} s"
+        )
         assert elapsed is not None, "the VIP did not answer from another node within 30 s"
         assert elapsed < FAILOVER_LIMIT
     finally:
@@ -263,12 +281,12 @@ def test_vip_moves_when_the_holder_hangs(deployed):
 def test_bad_vip_is_refused_before_anything_changes(deployed):
     """A VIP outside the node subnet fails in the prechecks, naming the option and the rule."""
     before = Path(ADMIN_KEY).read_text()
-    run = run_playbook("playbooks/mgmt.yml", inventory=INVENTORY,
-                       extra_vars={"mgmt_ha_vip": "192.0.2.10"})
+    run = run_playbook("playbooks/mgmt.yml", inventory=INVENTORY, extra_vars={"mgmt_ha_vip": "192.0.2.10"})
     assert not run.ok
     assert run.changed_count() == 0
-    msgs = " ".join(e["event_data"]["res"].get("msg", "") for e in run.events
-                    if e.get("event") == "runner_on_failed")
+    msgs = " ".join(
+        e["event_data"]["res"].get("msg", "") for e in run.events if e.get("event") == "runner_on_failed"
+    )
     assert "mgmt_ha_vip" in msgs and "must be a host address" in msgs, msgs
     assert Path(ADMIN_KEY).read_text() == before
 
@@ -279,23 +297,29 @@ def _operator_pki(directory, names):
     now = datetime.datetime.now(datetime.UTC)
 
     def pem_key(key):
-        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.NoEncryption())
+        return key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
 
     def issue(subject_cn, issuer_name, signer, public_key, ca, sans=()):
-        builder = (x509.CertificateBuilder()
-                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject_cn)]))
-                   .issuer_name(issuer_name).public_key(public_key)
-                   .serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(minutes=5))
-                   .not_valid_after(now + datetime.timedelta(days=30))
-                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject_cn)]))
+            .issuer_name(issuer_name)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
         if sans:
-            alt = [x509.IPAddress(ipaddress.ip_address(n)) if n[0].isdigit() else x509.DNSName(n)
-                   for n in sans]
+            alt = [
+                x509.IPAddress(ipaddress.ip_address(n)) if n[0].isdigit() else x509.DNSName(n) for n in sans
+            ]
             usage = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])
-            builder = (builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
-                       .add_extension(usage, critical=False))
+            builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False).add_extension(
+                usage, critical=False
+            )
         return builder.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
     ca_key, server_key, stray_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
@@ -305,8 +329,9 @@ def _operator_pki(directory, names):
         "server.crt": issue(names[0], ca_name, ca_key, server_key.public_key(), False, names),
         "server.key": pem_key(server_key),
         "stray.key": pem_key(stray_key),
-        "no-vip.crt": issue("api.example.com", ca_name, ca_key, server_key.public_key(), False,
-                            ["api.example.com"]),
+        "no-vip.crt": issue(
+            "api.example.com", ca_name, ca_key, server_key.public_key(), False, ["api.example.com"]
+        ),
     }
     paths = {}
     for name, data in files.items():
@@ -317,8 +342,11 @@ def _operator_pki(directory, names):
 
 
 def _failure_messages(run):
-    return " ".join(" ".join(e["event_data"]["res"].get("msg", "").split()) for e in run.events
-                    if e.get("event") == "runner_on_failed")
+    return " ".join(
+        " ".join(e["event_data"]["res"].get("msg", "").split())
+        for e in run.events
+        if e.get("event") == "runner_on_failed"
+    )
 
 
 def test_operator_certificate_replaces_the_generated_one_and_back(deployed, cloud_release, tmp_path):
@@ -328,22 +356,42 @@ def test_operator_certificate_replaces_the_generated_one_and_back(deployed, clou
     pki = _operator_pki(tmp_path, [VIP, *MGMT_NODES, *MGMT_ADDRESSES])
     release = {"mgmt_api_source_dir": cloud_release}
     for cert, key, message in (
-        (pki["server.crt"], pki["stray.key"],
-         f"mgmt_ha_tls_key: {pki['stray.key']} is not the key of mgmt_ha_tls_cert"),
-        (pki["no-vip.crt"], pki["server.key"],
-         f"mgmt_ha_tls_cert: {pki['no-vip.crt']} must name the VIP, IP:{VIP}, in its subject alternative"),
+        (
+            pki["server.crt"],
+            pki["stray.key"],
+            f"mgmt_ha_tls_key: {pki['stray.key']} is not the key of mgmt_ha_tls_cert",
+        ),
+        (
+            pki["no-vip.crt"],
+            pki["server.key"],
+            f"mgmt_ha_tls_cert: {pki['no-vip.crt']} must name the VIP, IP:{VIP}, in its subject alternative",
+        ),
         (pki["server.crt"], "", "mgmt_ha_tls_cert and mgmt_ha_tls_key: set both"),
     ):
-        run = run_playbook("playbooks/mgmt.yml", inventory=INVENTORY,
-                           extra_vars={**release, "mgmt_ha_tls_cert": cert, "mgmt_ha_tls_key": key,
-                                       "mgmt_ha_tls_ca": pki["ca.crt"]})
+        run = run_playbook(
+            "playbooks/mgmt.yml",
+            inventory=INVENTORY,
+            extra_vars={
+                **release,
+                "mgmt_ha_tls_cert": cert,
+                "mgmt_ha_tls_key": key,
+                "mgmt_ha_tls_ca": pki["ca.crt"],
+            },
+        )
         assert not run.ok and run.changed_count() == 0, run.stdout[-3000:]
         assert message in _failure_messages(run), _failure_messages(run)
     operator_tls = ssl.create_default_context(cafile=pki["ca.crt"])
     try:
-        run = run_playbook("playbooks/mgmt.yml", inventory=INVENTORY,
-                           extra_vars={**release, "mgmt_ha_tls_cert": pki["server.crt"],
-                                       "mgmt_ha_tls_key": pki["server.key"], "mgmt_ha_tls_ca": pki["ca.crt"]})
+        run = run_playbook(
+            "playbooks/mgmt.yml",
+            inventory=INVENTORY,
+            extra_vars={
+                **release,
+                "mgmt_ha_tls_cert": pki["server.crt"],
+                "mgmt_ha_tls_key": pki["server.key"],
+                "mgmt_ha_tls_ca": pki["ca.crt"],
+            },
+        )
         assert run.ok, run.stdout[-6000:]
         assert httpx.get(f"{URL}/healthz", verify=operator_tls, timeout=5).status_code == 200
         with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):

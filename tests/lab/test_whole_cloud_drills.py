@@ -75,11 +75,15 @@ def _play(path, **kwargs):
 def test_check_mode_on_the_deployed_cloud_predicts_no_change(cloud_deployed, cloud_release):
     """site.yml --check on the converged cloud: every read runs, nothing fails, nothing would change."""
     release = {"mgmt_api_source_dir": cloud_release}
-    run = run_playbook("playbooks/site.yml", inventory=INVENTORY, extra_vars=release, check=True,
-                       timeout=PLAY_TIMEOUT)
+    run = run_playbook(
+        "playbooks/site.yml", inventory=INVENTORY, extra_vars=release, check=True, timeout=PLAY_TIMEOUT
+    )
     assert run.ok, run.stdout[-8000:]
-    changed = [(e["event_data"].get("host"), e["event_data"].get("task")) for e in run.events
-               if e.get("event") == "runner_on_ok" and e["event_data"].get("res", {}).get("changed")]
+    changed = [
+        (e["event_data"].get("host"), e["event_data"].get("task"))
+        for e in run.events
+        if e.get("event") == "runner_on_ok" and e["event_data"].get("res", {}).get("changed")
+    ]
     assert run.changed_count() == 0, changed
 
 
@@ -93,8 +97,11 @@ def test_ceph_keeps_serving_without_a_node_and_repairs_broken_osds(cloud_deploye
     broken half-way and repaired by the role with their old ids; every image reads back."""
     _play(CEPH / "verify.yml")
     run = _play(CEPH / "side_effect.yml")
-    figures = "\n".join(str(e["event_data"]["res"].get("msg")) for e in run.events
-                        if e.get("event") == "runner_on_ok" and e["event_data"].get("task") == "Repair time")
+    figures = "\n".join(
+        str(e["event_data"]["res"].get("msg"))
+        for e in run.events
+        if e.get("event") == "runner_on_ok" and e["event_data"].get("task") == "Repair time"
+    )
     print("\n" + figures)
     assert "role re-run to HEALTH_OK" in figures, figures
     _play(CEPH / "verify.yml")

@@ -21,7 +21,7 @@ from ..errors import NotFound
 from ..models import Node, ResourceKind
 from ..registry import PATHS, SPECS, public_view
 from ..schemas import JobPublic, UtcDatetime
-from ..specs import NAME_PATTERN, SnapshotSpec, VolumeSpec
+from ..specs import NAME_PATTERN, RestoreRequest, SnapshotSpec, VolumeSpec
 from .common import AUTH, problems
 
 router = APIRouter(prefix="/v1", tags=["resources"])
@@ -204,6 +204,7 @@ LABELS = {
     ResourceKind.PUBLIC_IP: "public IP",
     ResourceKind.LOAD_BALANCER: "load balancer",
     ResourceKind.ALARM_RULE: "alarm rule",
+    ResourceKind.BACKUP: "backup plan",
 }
 for _kind, _label in LABELS.items():
     _add_kind(_kind, PATHS[_kind], SPECS[_kind], _label)
@@ -348,6 +349,23 @@ def list_snapshots(pool: Pool, name: Image, services: ServicesDep, _: Viewer) ->
         rows = services.registry.snapshots_of(s, f"{pool}/{name}")
         items = [ResourcePublic(**public_view(r)) for r in rows]
         return ResourceList(items=items, total=len(items), offset=0, limit=len(items))
+
+
+# Backups: run now, restore --------------------------------------------------------------------------
+@router.post("/backups/{name}/run", status_code=202, response_model=JobPublic, responses=JOB_RESPONSES)
+def run_backup(name: Name, response: Response, services: ServicesDep, principal: Operator) -> JobPublic:
+    """A backup now (a job): a snapshot of the volume, copied into the backup pool (only what changed
+    since the previous backup moves), the oldest backups beyond ``keep`` removed."""
+    return _answer(response, services.registry.run_backup(principal, name), False)
+
+
+@router.post("/backups/{name}/restore", status_code=202, response_model=JobPublic, responses=JOB_RESPONSES)
+def restore_backup(
+    name: Name, req: RestoreRequest, response: Response, services: ServicesDep, principal: Operator
+) -> JobPublic:
+    """Restore a backup (default the newest) into a volume (a job), verified by checksum: a new
+    volume, which the registry then records, or an existing one with ``overwrite`` (its VMs stopped)."""
+    return _answer(response, services.registry.restore_backup(principal, name, req), False)
 
 
 # Nodes ---------------------------------------------------------------------------------------------

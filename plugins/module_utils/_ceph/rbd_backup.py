@@ -175,35 +175,45 @@ def _remove_backup(dst_io, backup, bname, where, check_mode):
 
 def _backup(src_io, dst_io, backup, pool, image_name, bname, where, params, check_mode):
     snap = params["snapshot"]
+    backup_snaps = _snap_names(backup) if backup is not None else []
+    before = {"image": where, "snapshots": backup_snaps} if backup is not None else {}
+    to_drop = _retention(backup_snaps + ([] if snap in backup_snaps else [snap]), params.get("keep"))
+    if snap in backup_snaps:
+        # Backed up already: the source's snapshot is not needed (and may be gone); only the
+        # retention may change.
+        info = _info(where, [s for s in backup_snaps if s not in to_drop], None, 0, 0, backup.size())
+        info.update(mode="none", removed_snapshots=to_drop)
+        changed = bool(to_drop)
+        if changed and not check_mode:
+            backup.close()
+            with rbd.Image(dst_io, bname) as rw:
+                for old in to_drop:
+                    rw.remove_snap(old)
+        return {
+            "changed": changed,
+            "backup": info,
+            "diff": make_diff(before, {"image": where, "snapshots": info["snapshots"]}),
+        }
     source = _open(src_io, image_name, read_only=True)
     if source is None:
         raise ValidationError("image", f"image {pool}/{image_name} does not exist")
     try:
         source_snaps = _snap_names(source)
         if snap not in source_snaps:
+            have = ", ".join(source_snaps) or "none"
             raise ValidationError(
-                "snapshot",
-                f"{pool}/{image_name} has no snapshot {snap!r} (it has: {', '.join(source_snaps) or 'none'})",
+                "snapshot", f"{pool}/{image_name} has no snapshot {snap!r} (it has: {have})"
             )
         source.set_snap(snap)
-        backup_snaps = _snap_names(backup) if backup is not None else []
-        before = {"image": where, "snapshots": backup_snaps} if backup is not None else {}
-        to_drop = _retention(backup_snaps + ([] if snap in backup_snaps else [snap]), params.get("keep"))
-        if snap in backup_snaps and not to_drop:
-            info = _info(where, backup_snaps, None, 0, 0, source.size())
-            return {"changed": False, "backup": info, "diff": make_diff(before, before)}
-        if snap in backup_snaps:
-            todo, base = [], None  # only the retention changes
-        else:
-            # The newest snapshot both sides hold, older than `snap` on the source: the increment's base.
-            older = source_snaps[: source_snaps.index(snap)]
-            common = [s for s in older if s in backup_snaps]
-            base = common[-1] if common else None
-            todo = extents(source, base)
+        # The newest snapshot both sides hold, older than `snap` on the source: the increment's base.
+        older = source_snaps[: source_snaps.index(snap)]
+        common = [s for s in older if s in backup_snaps]
+        base = common[-1] if common else None
+        todo = extents(source, base)
         moved, count = _figures(todo)
         after_snaps = [s for s in backup_snaps + ([] if snap in backup_snaps else [snap]) if s not in to_drop]
         info = _info(where, after_snaps, base, moved, count, source.size())
-        info["mode"] = "none" if snap in backup_snaps else ("incremental" if base else "full")
+        info["mode"] = "incremental" if base else "full"
         info["removed_snapshots"] = to_drop
         if check_mode:
             return {
@@ -214,12 +224,12 @@ def _backup(src_io, dst_io, backup, pool, image_name, bname, where, params, chec
         if backup is None:
             rbd.RBD().create(dst_io, bname, source.size(), old_format=False)
         with rbd.Image(dst_io, bname) as rw:
-            if todo:
-                if rw.size() != source.size():
-                    rw.resize(source.size(), allow_shrink=True)
-                info["bytes_moved"] = copy_extents(source, rw, todo)
-            if snap not in backup_snaps:
-                rw.create_snap(snap)
+            if rw.size() != source.size():
+                rw.resize(source.size(), allow_shrink=True)
+            if base is None and backup is not None:
+                rw.discard(0, rw.size())  # a full copy over an older backup: no stale extent stays
+            info["bytes_moved"] = copy_extents(source, rw, todo)
+            rw.create_snap(snap)
             for old in to_drop:
                 rw.remove_snap(old)
         if params.get("verify"):
