@@ -9,15 +9,15 @@ module: rbd_backup
 short_description: Back up a snapshot of an RBD image into another pool, incrementally
 version_added: 0.2.0
 description:
-  - Makes the backup image O(backup_pool)/O(backup_image) hold the source's snapshot O(snapshot):
-    the first backup copies the allocated extents, each later one only what changed since the
+  - Makes the backup image O(backup_pool)/O(backup_image) hold the source's snapshot O(snapshot).
+    The first backup copies the allocated extents, each later one only what changed since the
     newest snapshot both sides hold (what C(rbd export-diff | rbd import-diff) moves), then takes
     the snapshot on the backup. A snapshot already backed up changes nothing.
   - The backup pool should be on another CRUSH rule (another failure domain) than the source's.
-  - O(keep) bounds the backup's snapshots: the oldest are removed, the newest always stays (it is
+  - O(keep) bounds the backup's snapshots. The oldest are removed, the newest always stays (it is
     the base of the next increment).
   - Check mode reads the extents that would move and reports their size, without copying.
-  - Goes through librbd over one librados session; no C(rbd) subprocess, no pipe.
+  - Goes through librbd over one librados session, with no C(rbd) subprocess and no pipe.
 extends_documentation_fragment:
   - scloud.stack.ceph
 options:

@@ -12,7 +12,8 @@ description:
   - Writes the snapshot O(snapshot) of the backup O(backup_pool)/O(backup_image) (made by
     M(scloud.stack.rbd_backup)) into O(pool)/O(image), then takes O(snapshot) there too.
   - Into a new image, or over an existing one with O(overwrite=true) (never while a client has it
-    open: stop the VM). An image that still holds O(snapshot) is rolled back to it (no data moves).
+    open, so stop the VM first). An image that still holds O(snapshot) is rolled back to it (no data
+    moves).
   - An image that already equals the snapshot changes nothing (a second run reports no change).
   - Check mode reports what would move, without writing.
 extends_documentation_fragment:

@@ -176,7 +176,6 @@ def test_syntax_is_checked_before_the_inventory_is_read(tmp_path):
     assert exc.value.errors[0]["rule"] == "no_regex"
 
 
-
 @pytest.fixture(scope="module")
 def catalogue():
     return Catalogue(REPO / "playbooks/catalogue.yml", REPO / "playbooks")

@@ -10,8 +10,13 @@ REPO = Path(__file__).resolve().parents[3]
 RUNTIME = yaml.safe_load((REPO / "meta" / "runtime.yml").read_text())
 MODULES = sorted(p for p in (REPO / "plugins" / "modules").glob("*.py") if not p.stem.startswith("_"))
 # The engine a module's main() runs on -> its action group.
-ENGINE_GROUPS = {"CEPH": {"ceph"}, "LIBVIRT": {"libvirt"}, "OVSDB": {"ovs", "ovn", "ovn_sb"},
-                 "OVSDB_CTL": {"ovn_raft"}, "RABBITMQ": {"rabbitmq"}}
+ENGINE_GROUPS = {
+    "CEPH": {"ceph"},
+    "LIBVIRT": {"libvirt"},
+    "OVSDB": {"ovs", "ovn", "ovn_sb"},
+    "OVSDB_CTL": {"ovn_raft"},
+    "RABBITMQ": {"rabbitmq"},
+}
 
 
 def _documentation(path):
@@ -28,7 +33,8 @@ def _membership(doc):
     for fragment in doc.get("extends_documentation_fragment", []):
         parts = fragment.split(".")  # scloud.stack.<fragment>[.<VAR>]
         cls = importlib.import_module(
-            f"ansible_collections.scloud.stack.plugins.doc_fragments.{parts[2]}").ModuleDocFragment
+            f"ansible_collections.scloud.stack.plugins.doc_fragments.{parts[2]}"
+        ).ModuleDocFragment
         text = getattr(cls, parts[3].upper() if len(parts) > 3 else "DOCUMENTATION")
         attrs = yaml.safe_load(text).get("attributes") or {}
         groups |= set((attrs.get("action_group") or {}).get("membership", []))
@@ -49,8 +55,10 @@ def _resource_database(path):
 
 
 def test_every_module_in_exactly_one_group_of_its_engine():
-    groups = {m: [g for g, members in RUNTIME["action_groups"].items() if m in members]
-              for m in (p.stem for p in MODULES)}
+    groups = {
+        m: [g for g, members in RUNTIME["action_groups"].items() if m in members]
+        for m in (p.stem for p in MODULES)
+    }
     assert all(len(g) == 1 for g in groups.values()), groups
     for path in MODULES:
         (group,) = groups[path.stem]
@@ -73,6 +81,7 @@ def test_groups_list_only_modules_that_exist():
 def test_documented_membership_matches_runtime():
     for path in MODULES:
         documented = _membership(_documentation(path))
-        expected = {f"scloud.stack.{g}" for g, members in RUNTIME["action_groups"].items()
-                    if path.stem in members}
+        expected = {
+            f"scloud.stack.{g}" for g, members in RUNTIME["action_groups"].items() if path.stem in members
+        }
         assert documented == expected, path.stem

@@ -23,17 +23,30 @@ def _plain(value):
 
 
 def _inventory(path):
-    out = subprocess.run([ANSIBLE_INVENTORY, "-i", str(path), "--list"], capture_output=True, text=True,
-                         cwd=REPO, check=False)
+    out = subprocess.run(
+        [ANSIBLE_INVENTORY, "-i", str(path), "--list"], capture_output=True, text=True, cwd=REPO, check=False
+    )
     return out
 
 
 def _resolved(inventory, host, expression):
     """The value of a Jinja ``expression`` for ``host``, templated by Ansible (ad-hoc debug)."""
     out = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible"), "-i", str(inventory), host, "-m", "debug",
-         "-a", "msg={{ " + expression + " | to_json }}", "-o"],
-        capture_output=True, text=True, cwd=REPO, check=True,
+        [
+            str(Path(sys.executable).parent / "ansible"),
+            "-i",
+            str(inventory),
+            host,
+            "-m",
+            "debug",
+            "-a",
+            "msg={{ " + expression + " | to_json }}",
+            "-o",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
     )
     return json.loads(json.loads(out.stdout.split(" => ", 1)[1])["msg"])
 
@@ -50,10 +63,18 @@ def test_lab_inventory():
 
 
 def test_group_and_template_vars_resolve_per_host():
-    got = _resolved(REPO / "inventories" / "example", "cmp2",
-                    "[ceph_crush_location, scloud_roles, scloud_set, scloud_rack, scloud_datacenter]")
-    assert got == [{"datacenter": "dc2", "rack": "dc2-r2", "host": "cmp2"}, ["compute"], "set2", "dc2-r2",
-                   "dc2"]
+    got = _resolved(
+        REPO / "inventories" / "example",
+        "cmp2",
+        "[ceph_crush_location, scloud_roles, scloud_set, scloud_rack, scloud_datacenter]",
+    )
+    assert got == [
+        {"datacenter": "dc2", "rack": "dc2-r2", "host": "cmp2"},
+        ["compute"],
+        "set2",
+        "dc2-r2",
+        "dc2",
+    ]
     assert _resolved(REPO / "inventories" / "example", "hci1", "scloud_roles") == ["compute", "storage"]
 
 
@@ -69,13 +90,17 @@ def test_example_inventory():
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("cluster: {name: x}\ndatacenters:\n - name: d\n   racks:\n    - name: r\n      nodes:\n"
-         "       - {name: a, address: 10.0.0.1, roles: [mgmt]}\n"
-         "       - {name: a, address: 10.0.0.2, roles: [mgmt]}\n",
-         "is already the name of"),
-        ("cluster: {name: x}\ndatacenters:\n - name: d\n   racks:\n    - name: r\n      nodes:\n"
-         "       - {name: a, address: 10.0.0.1, roles: []}\n",
-         "a node needs at least one role"),
+        (
+            "cluster: {name: x}\ndatacenters:\n - name: d\n   racks:\n    - name: r\n      nodes:\n"
+            "       - {name: a, address: 10.0.0.1, roles: [mgmt]}\n"
+            "       - {name: a, address: 10.0.0.2, roles: [mgmt]}\n",
+            "is already the name of",
+        ),
+        (
+            "cluster: {name: x}\ndatacenters:\n - name: d\n   racks:\n    - name: r\n      nodes:\n"
+            "       - {name: a, address: 10.0.0.1, roles: []}\n",
+            "a node needs at least one role",
+        ),
     ],
 )
 def test_bad_file_fails_with_the_rule(tmp_path, body, message):

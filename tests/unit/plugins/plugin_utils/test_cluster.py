@@ -9,8 +9,10 @@ def _node(i, roles=("mgmt", "compute", "storage"), **kw):
 
 
 def _cluster(nodes, **spec):
-    return {"cluster": {"name": "c1", **spec},
-            "datacenters": [{"name": "dc1", "racks": [{"name": "r1", "set": "s1", "nodes": nodes}]}]}
+    return {
+        "cluster": {"name": "c1", **spec},
+        "datacenters": [{"name": "dc1", "racks": [{"name": "r1", "set": "s1", "nodes": nodes}]}],
+    }
 
 
 BASE = _cluster([_node(1), _node(2), _node(3)])
@@ -40,20 +42,41 @@ def test_node_set_overrides_rack_set_and_group_names_are_safe():
 @pytest.mark.parametrize(
     ("mutate", "where", "rule"),
     [
-        (lambda d: d["datacenters"][0]["racks"][0]["nodes"].__setitem__(1, _node(1)),
-         "nodes[1].name", "is already the name of"),
-        (lambda d: d["datacenters"][0]["racks"][0]["nodes"][1].__setitem__("address", "10.0.0.2"),
-         "nodes[1].address", "10.0.0.2 is already the address of n1"),
-        (lambda d: d["datacenters"][0]["racks"][0]["nodes"][2].__setitem__("roles", []),
-         "nodes[2].roles", "a node needs at least one role"),
-        (lambda d: d["datacenters"][0]["racks"][0]["nodes"][2].__setitem__("roles", ["dns"]),
-         "nodes[2].roles", "unknown role(s) dns"),
-        (lambda d: d["datacenters"][0]["racks"][0]["nodes"][0].__setitem__("address", "10.0.0.300"),
-         "nodes[0].address", "is not a valid IP address"),
-        (lambda d: d["datacenters"][0]["racks"][0]["nodes"][0].__setitem__("name", "Node_1"),
-         "nodes[0].name", "is not a valid name"),
-        (lambda d: d["cluster"].__setitem__("failure_domain", "row"),
-         "cluster.failure_domain", "must be one of host, rack, datacenter"),
+        (
+            lambda d: d["datacenters"][0]["racks"][0]["nodes"].__setitem__(1, _node(1)),
+            "nodes[1].name",
+            "is already the name of",
+        ),
+        (
+            lambda d: d["datacenters"][0]["racks"][0]["nodes"][1].__setitem__("address", "10.0.0.2"),
+            "nodes[1].address",
+            "10.0.0.2 is already the address of n1",
+        ),
+        (
+            lambda d: d["datacenters"][0]["racks"][0]["nodes"][2].__setitem__("roles", []),
+            "nodes[2].roles",
+            "a node needs at least one role",
+        ),
+        (
+            lambda d: d["datacenters"][0]["racks"][0]["nodes"][2].__setitem__("roles", ["dns"]),
+            "nodes[2].roles",
+            "unknown role(s) dns",
+        ),
+        (
+            lambda d: d["datacenters"][0]["racks"][0]["nodes"][0].__setitem__("address", "10.0.0.300"),
+            "nodes[0].address",
+            "is not a valid IP address",
+        ),
+        (
+            lambda d: d["datacenters"][0]["racks"][0]["nodes"][0].__setitem__("name", "Node_1"),
+            "nodes[0].name",
+            "is not a valid name",
+        ),
+        (
+            lambda d: d["cluster"].__setitem__("failure_domain", "row"),
+            "cluster.failure_domain",
+            "must be one of host, rack, datacenter",
+        ),
         (lambda d: d["cluster"].__setitem__("pool_size", 0), "cluster.pool_size", "must be an integer >= 1"),
         (lambda d: d.__setitem__("datacenters", []), "datacenters", "the cluster has no node"),
     ],
@@ -104,9 +127,7 @@ def test_rack_failure_domain_counts_racks():
     data = _cluster([_node(1), _node(2), _node(3)], failure_domain="rack")
     with pytest.raises(ClusterError, match="1 failure domain"):
         parse(data)
-    data["datacenters"][0]["racks"] = [
-        {"name": f"r{i}", "set": "s1", "nodes": [_node(i)]} for i in (1, 2, 3)
-    ]
+    data["datacenters"][0]["racks"] = [{"name": f"r{i}", "set": "s1", "nodes": [_node(i)]} for i in (1, 2, 3)]
     assert parse(data).groups()["rack_r2"] == ["n2"]
 
 
@@ -117,13 +138,26 @@ def _members(layout, group):
 
 
 def test_layout_has_the_same_members_as_groups():
-    data = {"cluster": {"name": "c1", "pool_size": 1}, "datacenters": [
-        {"name": "dc1", "racks": [{"name": "r1", "set": "s1", "nodes": [_node(1)]},
-                                  {"name": "r2", "set": "s1", "nodes": [_node(2, roles=["storage"])]}]},
-        # rack "r1" again in another datacenter: its group cannot be a child of either datacenter
-        {"name": "dc2", "racks": [{"name": "r1", "set": "s2", "nodes": [_node(3, roles=["compute"])]},
-                                  {"name": "r3", "set": "s2", "nodes": [_node(4, roles=["compute"])]}]},
-    ]}
+    data = {
+        "cluster": {"name": "c1", "pool_size": 1},
+        "datacenters": [
+            {
+                "name": "dc1",
+                "racks": [
+                    {"name": "r1", "set": "s1", "nodes": [_node(1)]},
+                    {"name": "r2", "set": "s1", "nodes": [_node(2, roles=["storage"])]},
+                ],
+            },
+            # rack "r1" again in another datacenter: its group cannot be a child of either datacenter
+            {
+                "name": "dc2",
+                "racks": [
+                    {"name": "r1", "set": "s2", "nodes": [_node(3, roles=["compute"])]},
+                    {"name": "r3", "set": "s2", "nodes": [_node(4, roles=["compute"])]},
+                ],
+            },
+        ],
+    }
     cluster = parse(data)
     layout = cluster.layout()
     for group, members in cluster.groups().items():
@@ -138,10 +172,15 @@ def test_layout_has_the_same_members_as_groups():
 
 
 def test_own_host_vars_are_few_and_node_vars_win():
-    cluster = parse(_cluster([_node(1, disks=["/dev/sdb"], vars={"ceph_crush_location": {"host": "x"}}),
-                              _node(2), _node(3)]))
+    cluster = parse(
+        _cluster(
+            [_node(1, disks=["/dev/sdb"], vars={"ceph_crush_location": {"host": "x"}}), _node(2), _node(3)]
+        )
+    )
     assert cluster.own_host_vars(cluster.nodes[0]) == {
-        "ansible_host": "10.0.0.2", "scloud_overlay_address": "10.0.0.2", "scloud_disks": ["/dev/sdb"],
+        "ansible_host": "10.0.0.2",
+        "scloud_overlay_address": "10.0.0.2",
+        "scloud_disks": ["/dev/sdb"],
         "ceph_crush_location": {"host": "x"},
     }
     assert set(cluster.own_host_vars(cluster.nodes[1])) == {"ansible_host", "scloud_overlay_address"}

@@ -88,10 +88,20 @@ def test_steps_in_order_and_result_with_report_and_diff():
 
     how, result = _run(FakeModule({"a": 1}), FakeEngine(log), Operation(converge, validate=validate, x=1))
     assert how == "exit"
-    assert result == {"changed": True, "thing": {"a": 1}, "diff": {"before": {}, "after": {"a": 1}},
-                      "round_trips": 2}
-    assert log == [("require", {"x": 1}), "validate", ("connect", {"x": 1}), "open", ("converge", False),
-                   "close"]
+    assert result == {
+        "changed": True,
+        "thing": {"a": 1},
+        "diff": {"before": {}, "after": {"a": 1}},
+        "round_trips": 2,
+    }
+    assert log == [
+        ("require", {"x": 1}),
+        "validate",
+        ("connect", {"x": 1}),
+        "open",
+        ("converge", False),
+        "close",
+    ]
 
 
 def test_check_mode_is_handed_to_converge_and_diff_only_with_diff_mode():
@@ -120,8 +130,9 @@ def test_bad_input_fails_before_the_engine_is_touched():
 def test_missing_binding_fails_first_with_its_traceback():
     log = []
     validated = []
-    how, result = _run(FakeModule(), FakeEngine(log, missing=True),
-                       Operation(lambda *a: {}, validate=validated.append))
+    how, result = _run(
+        FakeModule(), FakeEngine(log, missing=True), Operation(lambda *a: {}, validate=validated.append)
+    )
     assert how == "fail" and result == {"msg": "binding missing", "exception": "traceback"}
     assert validated == [] and "open" not in log
 
@@ -161,6 +172,8 @@ def test_argument_spec_adds_the_connection_options_once():
         connection_spec = {"uri": {"type": "str", "default": "qemu:///system"}}
 
     spec = Conn().argument_spec(name={"type": "str", "required": True})
-    assert spec == {"uri": {"type": "str", "default": "qemu:///system"},
-                    "name": {"type": "str", "required": True}}
+    assert spec == {
+        "uri": {"type": "str", "default": "qemu:///system"},
+        "name": {"type": "str", "required": True},
+    }
     assert Conn.connection_spec == {"uri": {"type": "str", "default": "qemu:///system"}}

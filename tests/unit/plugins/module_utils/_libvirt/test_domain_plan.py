@@ -7,18 +7,21 @@ def runner(**params):
     return DomainTask({"allow_restart": False, **params})
 
 
-@pytest.mark.parametrize("current, target, pending, allow, ops", [
-    ("shutoff", "running", False, False, ["start"]),
-    ("running", "running", False, False, []),
-    ("running", "running", True, False, []),
-    ("running", "running", True, True, ["restart"]),
-    ("paused", "running", False, False, ["resume"]),
-    ("shutoff", "paused", False, False, ["start paused"]),
-    ("running", "paused", False, False, ["suspend"]),
-    ("running", "paused", True, True, ["restart", "suspend"]),
-    ("running", "shutoff", True, True, ["shutdown"]),
-    ("shutoff", "shutoff", True, True, []),
-])
+@pytest.mark.parametrize(
+    "current, target, pending, allow, ops",
+    [
+        ("shutoff", "running", False, False, ["start"]),
+        ("running", "running", False, False, []),
+        ("running", "running", True, False, []),
+        ("running", "running", True, True, ["restart"]),
+        ("paused", "running", False, False, ["resume"]),
+        ("shutoff", "paused", False, False, ["start paused"]),
+        ("running", "paused", False, False, ["suspend"]),
+        ("running", "paused", True, True, ["restart", "suspend"]),
+        ("running", "shutoff", True, True, ["shutdown"]),
+        ("shutoff", "shutoff", True, True, []),
+    ],
+)
 def test_state_transitions(current, target, pending, allow, ops):
     assert runner(allow_restart=allow)._plan_state(current, target, pending) == ops
 

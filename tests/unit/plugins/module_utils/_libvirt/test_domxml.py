@@ -2,16 +2,31 @@ from ansible_collections.scloud.stack.plugins.module_utils._libvirt import domxm
 from ansible_collections.scloud.stack.plugins.module_utils._libvirt.spec import build_spec
 
 PARAMS = {
-    "name": "vm1", "state": "running", "vcpus": 2, "max_vcpus": 4, "memory": "1G", "max_memory": "2G",
+    "name": "vm1",
+    "state": "running",
+    "vcpus": 2,
+    "max_vcpus": 4,
+    "memory": "1G",
+    "max_memory": "2G",
     "virt_type": "kvm",
     "disks": [
-        {"target": "vda", "cache": "none",
-         "rbd": {"pool": "vms", "image": "vm1", "secret_uuid": "5a1c0e6e-9d7b-4a8f-8f39-3c2f5c1a1f00",
-                 "hosts": ["10.0.0.1:6789"]}},
+        {
+            "target": "vda",
+            "cache": "none",
+            "rbd": {
+                "pool": "vms",
+                "image": "vm1",
+                "secret_uuid": "5a1c0e6e-9d7b-4a8f-8f39-3c2f5c1a1f00",
+                "hosts": ["10.0.0.1:6789"],
+            },
+        },
         {"target": "vdb", "path": "/var/lib/libvirt/images/data.img", "readonly": True},
     ],
-    "nics": [{"bridge": "br-ex", "vlan": 7, "mac": "52:54:00:00:00:02"}, {"ovn_port": "vm1-eth0"},
-             {"ovn_port": "0c5d4a1e-1111-4222-8333-944445555666", "mac": "52:54:00:00:00:01"}],
+    "nics": [
+        {"bridge": "br-ex", "vlan": 7, "mac": "52:54:00:00:00:02"},
+        {"ovn_port": "vm1-eth0"},
+        {"ovn_port": "0c5d4a1e-1111-4222-8333-944445555666", "mac": "52:54:00:00:00:01"},
+    ],
 }
 
 # What libvirt 9.0 gives back for such a domain: addresses, aliases, controllers, expanded CPU,
@@ -80,10 +95,13 @@ def _spec():
 def _libvirt_xml(spec):
     ovn = [n for n in spec["nics"] if n["ovn_port"] == "vm1-eth0"][0]
     iface = domxml.interface_id("vm1-eth0")
-    return LIBVIRT_XML.replace("INTERFACE_OVN", f"""<interface type='bridge'>
+    return LIBVIRT_XML.replace(
+        "INTERFACE_OVN",
+        f"""<interface type='bridge'>
       <mac address='{ovn["mac"]}'/><source bridge='br-int'/>
       <virtualport type='openvswitch'><parameters interfaceid='{iface}'/></virtualport>
-      <model type='virtio'/></interface>""")
+      <model type='virtio'/></interface>""",
+    )
 
 
 def test_parse_reads_back_exactly_the_managed_fields():
@@ -137,6 +155,8 @@ def test_interface_id_of_ovn_ports():
 
 
 def test_direct_boot_ignores_the_boot_dev_libvirt_adds():
-    xml = ("<domain type='kvm'><name>a</name><memory>1024</memory><vcpu>1</vcpu><os><type>hvm</type>"
-           "<kernel>/k</kernel><boot dev='hd'/></os><devices/></domain>")
+    xml = (
+        "<domain type='kvm'><name>a</name><memory>1024</memory><vcpu>1</vcpu><os><type>hvm</type>"
+        "<kernel>/k</kernel><boot dev='hd'/></os><devices/></domain>"
+    )
     assert domxml.parse(xml)["boot"] == {"dev": [], "kernel": "/k", "initrd": None, "cmdline": None}

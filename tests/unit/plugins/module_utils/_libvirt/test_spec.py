@@ -53,12 +53,22 @@ def test_mac_is_normalised():
 
 
 def test_rbd_disk_normalised():
-    rbd = {"pool": "p", "image": "i", "hosts": ["10.0.0.1"],
-           "secret_uuid": "5A1C0E6E-9D7B-4A8F-8F39-3C2F5C1A1F00"}
+    rbd = {
+        "pool": "p",
+        "image": "i",
+        "hosts": ["10.0.0.1"],
+        "secret_uuid": "5A1C0E6E-9D7B-4A8F-8F39-3C2F5C1A1F00",
+    }
     (disk,) = build(disks=[{"target": "vda", "rbd": rbd}])["disks"]
     assert disk["bus"] == "virtio" and disk["cache"] == "default"
-    assert disk["rbd"] == {"pool": "p", "image": "i", "user": "admin", "hosts": ["10.0.0.1:6789"],
-                           "secret_uuid": "5a1c0e6e-9d7b-4a8f-8f39-3c2f5c1a1f00", "config": None}
+    assert disk["rbd"] == {
+        "pool": "p",
+        "image": "i",
+        "user": "admin",
+        "hosts": ["10.0.0.1:6789"],
+        "secret_uuid": "5a1c0e6e-9d7b-4a8f-8f39-3c2f5c1a1f00",
+        "config": None,
+    }
 
 
 def test_direct_boot_has_no_boot_order():
@@ -78,24 +88,43 @@ def test_direct_boot_has_no_boot_order():
         ({"memory": "1000"}, "memory", "below the minimum"),
         ({"memory": "2G", "max_memory": "1G"}, "memory", "must be <= max_memory"),
         ({"max_memory": "1048577"}, "max_memory", "not a whole number of KiB"),
-        ({"disks": [{"target": "vda", "path": "/a"}, {"target": "vda", "path": "/b"}]},
-         "disks[1].target", "targets must be unique"),
+        (
+            {"disks": [{"target": "vda", "path": "/a"}, {"target": "vda", "path": "/b"}]},
+            "disks[1].target",
+            "targets must be unique",
+        ),
         ({"disks": [{"target": "xyz", "path": "/a"}]}, "disks[0].target", "is not a disk target"),
         ({"disks": [{"target": "vda"}]}, "disks[0]", "exactly one of rbd or path"),
-        ({"disks": [{"target": "vda", "path": "/a", "rbd": {"pool": "p", "image": "i"}}]},
-         "disks[0]", "exactly one of rbd or path"),
+        (
+            {"disks": [{"target": "vda", "path": "/a", "rbd": {"pool": "p", "image": "i"}}]},
+            "disks[0]",
+            "exactly one of rbd or path",
+        ),
         ({"disks": [{"target": "vda", "path": "rel"}]}, "disks[0].path", "must be an absolute path"),
         ({"disks": [{"target": "sda", "path": "/a", "bus": "virtio"}]}, "disks[0].bus", "need a vd* target"),
-        ({"disks": [{"target": "vda", "rbd": {"pool": "p", "image": "i", "secret_uuid": "nope"}}]},
-         "disks[0].rbd.secret_uuid", "is not a UUID"),
-        ({"disks": [{"target": "vda", "rbd": {"pool": "p", "image": "i", "hosts": ["h:99999"]}}]},
-         "disks[0].rbd.hosts[0]", "out of range"),
+        (
+            {"disks": [{"target": "vda", "rbd": {"pool": "p", "image": "i", "secret_uuid": "nope"}}]},
+            "disks[0].rbd.secret_uuid",
+            "is not a UUID",
+        ),
+        (
+            {"disks": [{"target": "vda", "rbd": {"pool": "p", "image": "i", "hosts": ["h:99999"]}}]},
+            "disks[0].rbd.hosts[0]",
+            "out of range",
+        ),
         ({"nics": [{"model": "virtio"}]}, "nics[0]", "one of bridge or ovn_port is required"),
         ({"nics": [{"bridge": "br0", "mac": "52:54:00:zz:00:01"}]}, "nics[0].mac", "is not a MAC address"),
         ({"nics": [{"bridge": "br0", "mac": "01:00:5e:00:00:01"}]}, "nics[0].mac", "multicast"),
-        ({"nics": [{"bridge": "br0", "mac": "52:54:00:00:00:01"},
-                   {"bridge": "br1", "mac": "52:54:00:00:00:01"}]},
-         "nics[1].mac", "MACs must be unique"),
+        (
+            {
+                "nics": [
+                    {"bridge": "br0", "mac": "52:54:00:00:00:01"},
+                    {"bridge": "br1", "mac": "52:54:00:00:00:01"},
+                ]
+            },
+            "nics[1].mac",
+            "MACs must be unique",
+        ),
         ({"nics": [{"bridge": "br0", "vlan": 4095}]}, "nics[0].vlan", "out of range 1-4094"),
         ({"nics": [{"ovn_port": "p", "vlan": 3}]}, "nics[0].vlan", "cannot be set with ovn_port"),
         ({"nics": [{"ovn_port": "p"}, {"ovn_port": "p"}]}, "nics", "used by two NICs"),

@@ -7,13 +7,16 @@ from ansible_collections.scloud.stack.plugins.module_utils._ovs import ipam
 NET = ipaddress.ip_network("10.0.0.0/24")
 
 
-@pytest.mark.parametrize(("value", "words"), [
-    ("10.0.0.0/33", "not a valid IPv4 network"),
-    ("10.0.0.5/24", "not a valid IPv4 network"),
-    ("bogus", "not a valid IPv4 network"),
-    ("fd00::/64", "not an IPv4 network"),
-    ("10.0.0.0/31", "too small"),
-])
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("10.0.0.0/33", "not a valid IPv4 network"),
+        ("10.0.0.5/24", "not a valid IPv4 network"),
+        ("bogus", "not a valid IPv4 network"),
+        ("fd00::/64", "not an IPv4 network"),
+        ("10.0.0.0/31", "too small"),
+    ],
+)
 def test_parse_cidr_rejects(value, words):
     with pytest.raises(ValidationError) as err:
         ipam.parse_cidr(value)
@@ -25,12 +28,15 @@ def test_parse_cidr_and_default_gateway():
     assert str(ipam.default_gateway(net)) == "192.168.4.1"
 
 
-@pytest.mark.parametrize(("value", "words"), [
-    ("10.0.1.1", "outside the subnet"),
-    ("10.0.0.0", "network or broadcast"),
-    ("10.0.0.255", "network or broadcast"),
-    ("10.0.0", "not a valid IP"),
-])
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("10.0.1.1", "outside the subnet"),
+        ("10.0.0.0", "network or broadcast"),
+        ("10.0.0.255", "network or broadcast"),
+        ("10.0.0", "not a valid IP"),
+    ],
+)
 def test_ip_in_subnet_rejects(value, words):
     with pytest.raises(ValidationError) as err:
         ipam.ip_in_subnet(value, NET, "gateway_ip")
@@ -50,12 +56,15 @@ def test_overlapping():
     assert ipam.overlapping(ipaddress.ip_network("10.2.0.0/24"), others) is None
 
 
-@pytest.mark.parametrize(("used", "exclusions", "expected"), [
-    ([], [], "10.0.0.1"),
-    (["10.0.0.1"], [], "10.0.0.2"),
-    (["10.0.0.1", "10.0.0.3"], [], "10.0.0.2"),
-    (["10.0.0.1"], [("10.0.0.2", "10.0.0.9")], "10.0.0.10"),
-])
+@pytest.mark.parametrize(
+    ("used", "exclusions", "expected"),
+    [
+        ([], [], "10.0.0.1"),
+        (["10.0.0.1"], [], "10.0.0.2"),
+        (["10.0.0.1", "10.0.0.3"], [], "10.0.0.2"),
+        (["10.0.0.1"], [("10.0.0.2", "10.0.0.9")], "10.0.0.10"),
+    ],
+)
 def test_allocate_ip_lowest_free(used, exclusions, expected):
     excl = [(ipaddress.ip_address(a), ipaddress.ip_address(b)) for a, b in exclusions]
     assert str(ipam.allocate_ip(NET, used, excl)) == expected
@@ -67,10 +76,13 @@ def test_allocate_ip_full_subnet():
         ipam.allocate_ip(net, ["10.0.0.1", "10.0.0.2"])
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("0A:58:00:00:00:01", "0a:58:00:00:00:01"),
-    ("0a-58-00-00-00-01", "0a:58:00:00:00:01"),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("0A:58:00:00:00:01", "0a:58:00:00:00:01"),
+        ("0a-58-00-00-00-01", "0a:58:00:00:00:01"),
+    ],
+)
 def test_normalise_mac(value, expected):
     assert ipam.normalise_mac(value) == expected
 
@@ -90,7 +102,9 @@ def test_stable_mac_is_deterministic_unicast_and_avoids_taken():
 
 
 def test_parse_addresses():
-    assert ipam.parse_addresses("0a:58:00:00:00:01 10.0.0.5 10.0.0.6") == ("0a:58:00:00:00:01",
-                                                                          ["10.0.0.5", "10.0.0.6"])
+    assert ipam.parse_addresses("0a:58:00:00:00:01 10.0.0.5 10.0.0.6") == (
+        "0a:58:00:00:00:01",
+        ["10.0.0.5", "10.0.0.6"],
+    )
     assert ipam.parse_addresses("router") == (None, [])
     assert ipam.parse_addresses("dynamic") == (None, [])

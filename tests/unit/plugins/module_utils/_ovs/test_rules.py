@@ -3,17 +3,30 @@ from ansible_collections.scloud.stack.plugins.module_utils._common.errors import
 from ansible_collections.scloud.stack.plugins.module_utils._ovs import rules
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (80, (80, 80)), ("80", (80, 80)), ("8000-8100", (8000, 8100)), ("1 - 65535", (1, 65535)),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (80, (80, 80)),
+        ("80", (80, 80)),
+        ("8000-8100", (8000, 8100)),
+        ("1 - 65535", (1, 65535)),
+    ],
+)
 def test_parse_port_range(value, expected):
     assert rules.parse_port_range(value, "p") == expected
 
 
-@pytest.mark.parametrize(("value", "words"), [
-    ("200-100", "ends before it starts"), ("0", "outside 1..65535"), ("70000", "outside 1..65535"),
-    ("http", "not a port"), (True, "not a port"), ("1-2-3", "not a port"),
-])
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("200-100", "ends before it starts"),
+        ("0", "outside 1..65535"),
+        ("70000", "outside 1..65535"),
+        ("http", "not a port"),
+        (True, "not a port"),
+        ("1-2-3", "not a port"),
+    ],
+)
 def test_parse_port_range_rejects(value, words):
     with pytest.raises(ValidationError) as err:
         rules.parse_port_range(value, "rules[0].port_range")
@@ -22,8 +35,14 @@ def test_parse_port_range_rejects(value, words):
 
 def test_normalise_defaults_and_canonical_forms():
     rule = rules.normalise_rule({"protocol": "TCP", "port_range": 22, "remote_cidr": "10.1.2.3/8"}, 0)
-    assert rule == {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "port_range": "22",
-                    "remote_cidr": "10.0.0.0/8", "remote_group": None}
+    assert rule == {
+        "direction": "ingress",
+        "ethertype": "IPv4",
+        "protocol": "tcp",
+        "port_range": "22",
+        "remote_cidr": "10.0.0.0/8",
+        "remote_group": None,
+    }
     assert rules.rule_from_key(rules.rule_key(rule)) == rule
 
 
@@ -32,15 +51,18 @@ def test_normalise_rules_dedups_and_orders():
     assert [r["protocol"] for r in out] == ["icmp", "udp"]
 
 
-@pytest.mark.parametrize(("rule", "option"), [
-    ({"direction": "inbound"}, "rules[0].direction"),
-    ({"ethertype": "ipx"}, "rules[0].ethertype"),
-    ({"protocol": "sctp"}, "rules[0].protocol"),
-    ({"protocol": "any", "port_range": 22}, "rules[0].port_range"),
-    ({"remote_cidr": "10.0.0.0/8", "remote_group": "g"}, "rules[0]"),
-    ({"ethertype": "IPv6", "remote_cidr": "10.0.0.0/8"}, "rules[0].remote_cidr"),
-    ({"port": 22}, "rules[0]"),
-])
+@pytest.mark.parametrize(
+    ("rule", "option"),
+    [
+        ({"direction": "inbound"}, "rules[0].direction"),
+        ({"ethertype": "ipx"}, "rules[0].ethertype"),
+        ({"protocol": "sctp"}, "rules[0].protocol"),
+        ({"protocol": "any", "port_range": 22}, "rules[0].port_range"),
+        ({"remote_cidr": "10.0.0.0/8", "remote_group": "g"}, "rules[0]"),
+        ({"ethertype": "IPv6", "remote_cidr": "10.0.0.0/8"}, "rules[0].remote_cidr"),
+        ({"port": 22}, "rules[0]"),
+    ],
+)
 def test_normalise_rule_rejects(rule, option):
     with pytest.raises(ValidationError) as err:
         rules.normalise_rule(rule, 0)
