@@ -66,11 +66,16 @@ requirements:
   - python3-rados and python3-rbd (Debian packages)
 attributes:
   check_mode:
+    description: Reports the extents and bytes a real run would copy, copying nothing.
     support: full
   diff_mode:
+    description: Before and after of the backup's snapshots.
+    support: full
+  idempotent:
+    description: A second run with the same options changes nothing.
     support: full
 author:
-  - SCloudStack developers
+  - SCloudStack developers (@scloudstack)
 """
 
 EXAMPLES = r"""

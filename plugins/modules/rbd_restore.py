@@ -52,11 +52,16 @@ requirements:
   - python3-rados and python3-rbd (Debian packages)
 attributes:
   check_mode:
+    description: Reports how a real run would restore (copy or rollback) and the bytes it would move.
     support: full
   diff_mode:
+    description: Whether the image exists before, and where it was restored from after.
+    support: full
+  idempotent:
+    description: A second run with the same options changes nothing.
     support: full
 author:
-  - SCloudStack developers
+  - SCloudStack developers (@scloudstack)
 """
 
 EXAMPLES = r"""

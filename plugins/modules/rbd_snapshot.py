@@ -51,11 +51,16 @@ requirements:
   - python3-rados and python3-rbd (Debian packages)
 attributes:
   check_mode:
+    description: Reports exactly what a real run does (create, protect, rollback, remove).
     support: full
   diff_mode:
+    description: Before and after of the snapshot (name, size, protection).
+    support: full
+  idempotent:
+    description: A second run with the same options changes nothing.
     support: full
 author:
-  - SCloudStack developers
+  - SCloudStack developers (@scloudstack)
 """
 
 EXAMPLES = r"""

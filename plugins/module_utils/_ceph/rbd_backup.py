@@ -131,7 +131,7 @@ def checksum(image):
 
 
 def _figures(todo):
-    return sum(length for _, length, exists in todo if exists), len(todo)
+    return sum(extent[1] for extent in todo if extent[2]), len(todo)
 
 
 # Backup -------------------------------------------------------------------------------------------
