@@ -31,6 +31,12 @@ options:
   size:
     description: Size in bytes or with a binary suffix (C(10G), C(512M)). Required when O(state=present).
     type: raw
+  purge_snapshots:
+    description:
+      - With O(state=absent), remove the image's snapshots with it (a snapshot with clones is never
+        removed). Without it, an image with snapshots is not removed.
+    type: bool
+    default: false
   features:
     description:
       - Features of the image (C(layering), C(exclusive-lock), C(object-map), C(fast-diff),
@@ -81,6 +87,11 @@ image:
   sample: {pool: volumes-ssd, name: vm1-data, id: 10a2b3c4d5, size: 21474836480,
            features: [deep-flatten, exclusive-lock, fast-diff, layering, object-map],
            block_name_prefix: rbd_data.10a2b3c4d5, watchers: []}
+snapshots_removed:
+  description: The snapshots removed with the image (O(purge_snapshots=true)).
+  returned: when the image was removed
+  type: list
+  elements: str
 mon_round_trips:
   description: Number of monitor commands this run used.
   returned: always
@@ -102,6 +113,7 @@ def main():
             size={"type": "raw"},
             features={"type": "list", "elements": "str"},
             allow_shrink={"type": "bool", "default": False},
+            purge_snapshots={"type": "bool", "default": False},
         ),
         supports_check_mode=True,
     )

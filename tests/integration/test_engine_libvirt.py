@@ -45,8 +45,10 @@ def test_libvirt_answers(libvirt_host):
     assert libvirt_host.uri == "qemu:///system"
     assert libvirt_host.virt_type in ("kvm", "qemu")
     assert "Running hypervisor: QEMU" in libvirt_host.virsh("version")
-    print(f"\n[libvirt fixture] virt_type={libvirt_host.virt_type} start={libvirt_host.start_seconds}s "
-          f"started_here={libvirt_host.started_here}")
+    print(
+        f"\n[libvirt fixture] virt_type={libvirt_host.virt_type} start={libvirt_host.start_seconds}s "
+        f"started_here={libvirt_host.started_here}"
+    )
 
 
 def test_tiny_domain_on_netdev_ovs_bridge(libvirt_host, ovs, tmp_path):

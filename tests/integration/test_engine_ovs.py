@@ -11,8 +11,16 @@ pytestmark = pytest.mark.ovs
 
 def test_ovs_answers_and_takes_a_netdev_bridge(ovs):
     assert "ovs_version" in ovs.vsctl("show")
-    ovs.vsctl("--may-exist", "add-br", "br-smoke", "--", "set", "Bridge", "br-smoke",
-              f"datapath_type={ovs.datapath_type}")
+    ovs.vsctl(
+        "--may-exist",
+        "add-br",
+        "br-smoke",
+        "--",
+        "set",
+        "Bridge",
+        "br-smoke",
+        f"datapath_type={ovs.datapath_type}",
+    )
     try:
         rows = ovs.vsctl_json("--columns=name,datapath_type", "list", "Bridge", "br-smoke")
         assert rows == [{"name": "br-smoke", "datapath_type": "netdev"}]

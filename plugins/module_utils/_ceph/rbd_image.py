@@ -146,11 +146,37 @@ def _converge_in(ioctx, pool, name, params, check_mode):
                 raise ValidationError(
                     "state", f"image {pool}/{name} is in use by {', '.join(current['watchers'])}"
                 )
+            snaps = [snap["name"] for snap in image.list_snaps()]
+            if snaps and not params.get("purge_snapshots"):
+                raise ValidationError(
+                    "purge_snapshots",
+                    f"image {pool}/{name} has snapshots ({', '.join(snaps)}): remove them first, "
+                    "or purge_snapshots: true removes them with it",
+                )
+            for snap in snaps:
+                image.set_snap(snap)
+                children = list(image.list_children()) if image.is_protected_snap(snap) else []
+                image.set_snap(None)
+                if children:
+                    raise ValidationError(
+                        "state", f"snapshot {pool}/{name}@{snap} has clones: flatten or remove them first"
+                    )
             if not check_mode:
                 image.close()
                 image = None
+                if snaps:
+                    with rbd.Image(ioctx, name) as rw:
+                        for snap in snaps:
+                            if rw.is_protected_snap(snap):
+                                rw.unprotect_snap(snap)
+                            rw.remove_snap(snap)
                 rbd.RBD().remove(ioctx, name)
-            return {"changed": True, "image": {}, "diff": make_diff(public_before, None)}
+            return {
+                "changed": True,
+                "image": {},
+                "snapshots_removed": snaps,
+                "diff": make_diff(public_before, None),
+            }
 
         size = parse_size(params["size"], "size", minimum=1)
         features = sorted(params["features"]) if params.get("features") is not None else None

@@ -233,3 +233,19 @@ def test_backup_bad_input_names_the_option(ceph_cluster, pools):
         failed, msg, _ = results[key]
         assert failed and msg.startswith(f"{option}:") and fragment in msg, (key, msg)
     assert ceph_cluster.rbd("ls", bpool) == []
+
+
+def test_an_image_with_snapshots_goes_only_with_purge_snapshots(ceph_cluster, pools):
+    pool, _ = pools
+    image(ceph_cluster, pool, "purgevol", 4 * MiB)
+    run(SNAP, args(ceph_cluster, pool=pool, image="purgevol", name="p1", protected=True))
+    run(SNAP, args(ceph_cluster, pool=pool, image="purgevol", name="p2"))
+    gone = args(ceph_cluster, pool=pool, name="purgevol", state="absent")
+    assert_fails(run("scloud.stack.rbd_image", gone), "purge_snapshots", "p1, p2")
+    assert "purgevol" in ceph_cluster.rbd("ls", pool)
+    check = run("scloud.stack.rbd_image", {**gone, "purge_snapshots": True}, check=True)
+    assert check.changed and check.result["snapshots_removed"] == ["p1", "p2"]
+    assert "purgevol" in ceph_cluster.rbd("ls", pool)
+    runs = converge4("scloud.stack.rbd_image", {**gone, "purge_snapshots": True})
+    assert runs["apply"].result["snapshots_removed"] == ["p1", "p2"]
+    assert "purgevol" not in ceph_cluster.rbd("ls", pool)

@@ -143,8 +143,11 @@ class CephCluster:
 
     def ceph(self, *args, timeout=60, check=True):
         """Run the ``ceph`` CLI against this cluster and return its parsed JSON (``None`` if empty)."""
-        out = self._run(["ceph", "-c", self.conf, "--connect-timeout", "30", "-f", "json", *args],
-                        timeout=timeout, check=check)
+        out = self._run(
+            ["ceph", "-c", self.conf, "--connect-timeout", "30", "-f", "json", *args],
+            timeout=timeout,
+            check=check,
+        )
         return json.loads(out) if out.strip() else None
 
     def rbd(self, *args, timeout=60, check=True, json_out=True):
@@ -159,8 +162,9 @@ class CephCluster:
 
     def ceph_text(self, *args, timeout=60, check=True):
         """Run the ``ceph`` CLI and return its plain text output."""
-        return self._run(["ceph", "-c", self.conf, "--connect-timeout", "30", *args],
-                         timeout=timeout, check=check)
+        return self._run(
+            ["ceph", "-c", self.conf, "--connect-timeout", "30", *args], timeout=timeout, check=check
+        )
 
     def wait_for(self, predicate, timeout=180, interval=1.0, what="condition"):
         deadline = time.monotonic() + timeout
@@ -212,49 +216,123 @@ class CephCluster:
 
     def _spawn(self, name, argv):
         log = open(self.dir / "log" / f"{name}.out", "ab")  # noqa: SIM115 - closed in stop()
-        self.procs[name] = (subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                             start_new_session=True), log)
+        self.procs[name] = (
+            subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True),
+            log,
+        )
 
     def start(self):
         t0 = time.monotonic()
         for sub in ("run", "log", "mon", "mgr", "osd"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        Path(self.conf).write_text(_CONF_TEMPLATE.format(
-            fsid=self.fsid, mon_id=MON_ID, port_v2=self.port_v2, port_v1=self.port_v1,
-            dir=self.dir, block_size=self.block_size, cluster=CLUSTER))
+        Path(self.conf).write_text(
+            _CONF_TEMPLATE.format(
+                fsid=self.fsid,
+                mon_id=MON_ID,
+                port_v2=self.port_v2,
+                port_v1=self.port_v1,
+                dir=self.dir,
+                block_size=self.block_size,
+                cluster=CLUSTER,
+            )
+        )
         self._bootstrap_mon()
         self._start_mgr()
         self._create_osds()
-        self.wait_for(lambda: self.ceph("osd", "stat")["num_up_osds"] == self.osd_count,
-                      timeout=180, what=f"{self.osd_count} OSDs up")
+        self.wait_for(
+            lambda: self.ceph("osd", "stat")["num_up_osds"] == self.osd_count,
+            timeout=180,
+            what=f"{self.osd_count} OSDs up",
+        )
         self.wait_for(lambda: self.ceph("mgr", "stat")["available"], timeout=120, what="an active mgr")
         self.start_seconds = time.monotonic() - t0
         return self
 
     def _bootstrap_mon(self):
         mon_keyring = self.dir / "mon.keyring"
-        self._run(["ceph-authtool", "--create-keyring", str(mon_keyring), "--gen-key", "-n", "mon.",
-                   "--cap", "mon", "allow *"])
-        self._run(["ceph-authtool", "--create-keyring", self.keyring, "--gen-key", "-n", "client.admin",
-                   "--cap", "mon", "allow *", "--cap", "osd", "allow *", "--cap", "mds", "allow *",
-                   "--cap", "mgr", "allow *"])
+        self._run(
+            [
+                "ceph-authtool",
+                "--create-keyring",
+                str(mon_keyring),
+                "--gen-key",
+                "-n",
+                "mon.",
+                "--cap",
+                "mon",
+                "allow *",
+            ]
+        )
+        self._run(
+            [
+                "ceph-authtool",
+                "--create-keyring",
+                self.keyring,
+                "--gen-key",
+                "-n",
+                "client.admin",
+                "--cap",
+                "mon",
+                "allow *",
+                "--cap",
+                "osd",
+                "allow *",
+                "--cap",
+                "mds",
+                "allow *",
+                "--cap",
+                "mgr",
+                "allow *",
+            ]
+        )
         os.chmod(self.keyring, 0o600)
         self._run(["ceph-authtool", str(mon_keyring), "--import-keyring", self.keyring])
         monmap = self.dir / "monmap"
-        self._run(["monmaptool", "--create", "--fsid", self.fsid, "--addv", MON_ID, self.mon_host,
-                   str(monmap)])
-        self._run(["ceph-mon", "-c", self.conf, "--cluster", CLUSTER, "--mkfs", "-i", MON_ID,
-                   "--monmap", str(monmap), "--keyring", str(mon_keyring)])
+        self._run(
+            ["monmaptool", "--create", "--fsid", self.fsid, "--addv", MON_ID, self.mon_host, str(monmap)]
+        )
+        self._run(
+            [
+                "ceph-mon",
+                "-c",
+                self.conf,
+                "--cluster",
+                CLUSTER,
+                "--mkfs",
+                "-i",
+                MON_ID,
+                "--monmap",
+                str(monmap),
+                "--keyring",
+                str(mon_keyring),
+            ]
+        )
         self._spawn(f"mon.{MON_ID}", ["ceph-mon", "-f", "-c", self.conf, "--cluster", CLUSTER, "-i", MON_ID])
-        self.wait_for(lambda: self.ceph("mon", "stat", timeout=20), timeout=60, interval=0.5,
-                      what="the monitor")
+        self.wait_for(
+            lambda: self.ceph("mon", "stat", timeout=20), timeout=60, interval=0.5, what="the monitor"
+        )
 
     def _start_mgr(self):
         mgr_dir = self.dir / "mgr" / f"{CLUSTER}-{MGR_ID}"
         mgr_dir.mkdir(parents=True, exist_ok=True)
-        self._run(["ceph", "-c", self.conf, "auth", "get-or-create", f"mgr.{MGR_ID}",
-                   "mon", "allow profile mgr", "osd", "allow *", "mds", "allow *",
-                   "-o", str(mgr_dir / "keyring")])
+        self._run(
+            [
+                "ceph",
+                "-c",
+                self.conf,
+                "auth",
+                "get-or-create",
+                f"mgr.{MGR_ID}",
+                "mon",
+                "allow profile mgr",
+                "osd",
+                "allow *",
+                "mds",
+                "allow *",
+                "-o",
+                str(mgr_dir / "keyring"),
+            ]
+        )
         self._spawn(f"mgr.{MGR_ID}", ["ceph-mgr", "-f", "-c", self.conf, "--cluster", CLUSTER, "-i", MGR_ID])
 
     def _create_osds(self):
@@ -262,26 +340,59 @@ class CephCluster:
         for host_index in range(self.osd_count):
             osd_uuid = str(uuid.uuid4())
             key = self._run(["ceph-authtool", "--gen-print-key"]).strip()
-            osd_id = int(self._run(["ceph", "-c", self.conf, "osd", "new", osd_uuid, "-i", "-"],
-                                   input_=json.dumps({"cephx_secret": key})).strip())
+            osd_id = int(
+                self._run(
+                    ["ceph", "-c", self.conf, "osd", "new", osd_uuid, "-i", "-"],
+                    input_=json.dumps({"cephx_secret": key}),
+                ).strip()
+            )
             data = self.dir / "osd" / f"{CLUSTER}-{osd_id}"
             data.mkdir(parents=True, exist_ok=True)
-            self._run(["ceph-authtool", "--create-keyring", str(data / "keyring"), "--name",
-                       f"osd.{osd_id}", "--add-key", key])
+            self._run(
+                [
+                    "ceph-authtool",
+                    "--create-keyring",
+                    str(data / "keyring"),
+                    "--name",
+                    f"osd.{osd_id}",
+                    "--add-key",
+                    key,
+                ]
+            )
             host = f"osd-host-{host_index}"
             self.ceph("osd", "crush", "add-bucket", host, "host")
             self.ceph("osd", "crush", "move", host, "root=default")
             self.ceph("osd", "crush", "add", f"osd.{osd_id}", "0.01", f"host={host}", "root=default")
             # bluestore mkfs of the three OSDs in parallel: it is most of the start-up time.
-            mkfs.append((osd_id, subprocess.Popen(
-                ["ceph-osd", "-c", self.conf, "--cluster", CLUSTER, "-i", str(osd_id), "--mkfs",
-                 "--osd-uuid", osd_uuid], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+            mkfs.append(
+                (
+                    osd_id,
+                    subprocess.Popen(
+                        [
+                            "ceph-osd",
+                            "-c",
+                            self.conf,
+                            "--cluster",
+                            CLUSTER,
+                            "-i",
+                            str(osd_id),
+                            "--mkfs",
+                            "--osd-uuid",
+                            osd_uuid,
+                        ],
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT,
+                        text=True,
+                    ),
+                )
+            )
         for osd_id, proc in mkfs:
             out, _ = proc.communicate(timeout=300)
             if proc.returncode != 0:
                 raise RuntimeError(f"ceph-osd --mkfs of osd.{osd_id} failed:\n{out}")
-            self._spawn(f"osd.{osd_id}", ["ceph-osd", "-f", "-c", self.conf, "--cluster", CLUSTER,
-                                          "-i", str(osd_id)])
+            self._spawn(
+                f"osd.{osd_id}", ["ceph-osd", "-f", "-c", self.conf, "--cluster", CLUSTER, "-i", str(osd_id)]
+            )
 
     def stop(self):
         for _name, (proc, _log) in self.procs.items():

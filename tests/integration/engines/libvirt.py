@@ -38,9 +38,7 @@ KVM_GROUP = "kvm"
 KVM_DEVICE = Path("/dev/kvm")
 # KVM_GET_API_VERSION = _IO(0xAE, 0x00); a usable /dev/kvm answers 12.
 _KVM_PROBE = (
-    "import fcntl, os\n"
-    "fd = os.open('/dev/kvm', os.O_RDWR | os.O_CLOEXEC)\n"
-    "print(fcntl.ioctl(fd, 0xAE00))\n"
+    "import fcntl, os\nfd = os.open('/dev/kvm', os.O_RDWR | os.O_CLOEXEC)\nprint(fcntl.ioctl(fd, 0xAE00))\n"
 )
 
 
@@ -117,8 +115,15 @@ def kvm_usable():
     except (KeyError, OSError):
         return False
     probe = subprocess.run(
-        ["setpriv", f"--reuid={QEMU_USER}", f"--regid={KVM_GROUP}", "--init-groups",
-         "/usr/bin/python3", "-c", _KVM_PROBE],
+        [
+            "setpriv",
+            f"--reuid={QEMU_USER}",
+            f"--regid={KVM_GROUP}",
+            "--init-groups",
+            "/usr/bin/python3",
+            "-c",
+            _KVM_PROBE,
+        ],
         capture_output=True,
         text=True,
         timeout=30,

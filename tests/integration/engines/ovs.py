@@ -217,27 +217,57 @@ def _ovs_start():
     (OVS_DB_DIR / ".conf.db.~lock~").unlink(missing_ok=True)
     _run(["ovsdb-tool", "create", str(conf), str(OVS_SCHEMA)])
     OVS_SOCK.unlink(missing_ok=True)
-    _run([
-        "ovsdb-server", str(conf),
-        f"--remote=punix:{OVS_SOCK}",
-        "--remote=db:Open_vSwitch,Open_vSwitch,manager_options",
-        f"--pidfile={_OVSDB_PID}", f"--log-file={OVS_LOG / 'ovsdb-server.log'}",
-        "--detach",
-    ])
+    _run(
+        [
+            "ovsdb-server",
+            str(conf),
+            f"--remote=punix:{OVS_SOCK}",
+            "--remote=db:Open_vSwitch,Open_vSwitch,manager_options",
+            f"--pidfile={_OVSDB_PID}",
+            f"--log-file={OVS_LOG / 'ovsdb-server.log'}",
+            "--detach",
+        ]
+    )
     _wait_for(OVS_SOCK)
     db = f"unix:{OVS_SOCK}"
     # What ovs-ctl records at start: the version, and a system id of its own.
     version = _run(["ovs-vswitchd", "--version"]).split()[3]
-    _run(["ovs-vsctl", f"--db={db}", "--no-wait", "init", "--", "set", "Open_vSwitch", ".",
-          f"ovs_version={version}", "external_ids:system-id=scloud-test"])
-    _run([
-        "ovs-vswitchd", db,
-        f"--pidfile={_VSWITCHD_PID}", f"--log-file={OVS_LOG / 'ovs-vswitchd.log'}",
-        "--detach",
-    ], timeout=60)
+    _run(
+        [
+            "ovs-vsctl",
+            f"--db={db}",
+            "--no-wait",
+            "init",
+            "--",
+            "set",
+            "Open_vSwitch",
+            ".",
+            f"ovs_version={version}",
+            "external_ids:system-id=scloud-test",
+        ]
+    )
+    _run(
+        [
+            "ovs-vswitchd",
+            db,
+            f"--pidfile={_VSWITCHD_PID}",
+            f"--log-file={OVS_LOG / 'ovs-vswitchd.log'}",
+            "--detach",
+        ],
+        timeout=60,
+    )
     # Wait until vswitchd has read the database (ovs-vsctl without --no-wait needs it).
-    _run(["ovs-vsctl", f"--db={db}", "--timeout=20", "set", "Open_vSwitch", ".",
-          "external_ids:hostname=scloud-test"])
+    _run(
+        [
+            "ovs-vsctl",
+            f"--db={db}",
+            "--timeout=20",
+            "set",
+            "Open_vSwitch",
+            ".",
+            "external_ids:hostname=scloud-test",
+        ]
+    )
     return db
 
 
@@ -254,7 +284,8 @@ def _ovs_teardown():
 
 def _ovs_healthy():
     return _pid_alive(_VSWITCHD_PID) is not None and _answers(
-        ["ovs-vsctl", f"--db=unix:{OVS_SOCK}", "--timeout=5", "show"])
+        ["ovs-vsctl", f"--db=unix:{OVS_SOCK}", "--timeout=5", "show"]
+    )
 
 
 @pytest.fixture(scope="session")
@@ -269,6 +300,7 @@ def ovs():
 
 
 # --- OVN ------------------------------------------------------------------------------------------
+
 
 def _ovn_paths(kind):
     return {
@@ -306,37 +338,53 @@ def _ovn_start(ovs_engine):
         (OVN_DB_DIR / f".ovn{kind}_db.db.~lock~").unlink(missing_ok=True)
         p["sock"].unlink(missing_ok=True)
         _run(["ovsdb-tool", "create", str(p["db"]), str(OVN_SCHEMAS[kind])])
-        _run([
-            "ovsdb-server", str(p["db"]),
-            f"--remote=punix:{p['sock']}",
-            f"--remote=db:{schema_name[kind]},{table[kind]},connections",
-            f"--pidfile={p['pid']}", f"--log-file={p['log']}", f"--unixctl={p['ctl']}",
-            "--detach",
-        ])
+        _run(
+            [
+                "ovsdb-server",
+                str(p["db"]),
+                f"--remote=punix:{p['sock']}",
+                f"--remote=db:{schema_name[kind]},{table[kind]},connections",
+                f"--pidfile={p['pid']}",
+                f"--log-file={p['log']}",
+                f"--unixctl={p['ctl']}",
+                "--detach",
+            ]
+        )
     for kind in ("nb", "sb"):
         _wait_for(_ovn_paths(kind)["sock"])
     nb = f"unix:{_ovn_paths('nb')['sock']}"
     sb = f"unix:{_ovn_paths('sb')['sock']}"
     _run(["ovn-nbctl", f"--db={nb}", "--no-wait", "init"])
     _run(["ovn-sbctl", f"--db={sb}", "init"])
-    _run([
-        "ovn-northd", f"--ovnnb-db={nb}", f"--ovnsb-db={sb}",
-        f"--pidfile={_NORTHD_PID}",
-        f"--log-file={OVN_LOG / 'ovn-northd.log'}", "--detach",
-    ])
+    _run(
+        [
+            "ovn-northd",
+            f"--ovnnb-db={nb}",
+            f"--ovnsb-db={sb}",
+            f"--pidfile={_NORTHD_PID}",
+            f"--log-file={OVN_LOG / 'ovn-northd.log'}",
+            "--detach",
+        ]
+    )
     ovs_engine.vsctl(
-        "set", "Open_vSwitch", ".",
+        "set",
+        "Open_vSwitch",
+        ".",
         f"external_ids:system-id={CHASSIS}",
         f"external_ids:ovn-remote={sb}",
         "external_ids:ovn-encap-type=geneve",
         "external_ids:ovn-encap-ip=127.0.0.1",
         f"external_ids:ovn-bridge-datapath-type={ovs_engine.datapath_type}",
     )
-    _run([
-        "ovn-controller", ovs_engine.db,
-        f"--pidfile={_CONTROLLER_PID}",
-        f"--log-file={OVN_LOG / 'ovn-controller.log'}", "--detach",
-    ])
+    _run(
+        [
+            "ovn-controller",
+            ovs_engine.db,
+            f"--pidfile={_CONTROLLER_PID}",
+            f"--log-file={OVN_LOG / 'ovn-controller.log'}",
+            "--detach",
+        ]
+    )
     # Ready when northd has processed the NB (nb_cfg round trip) and the chassis is registered.
     _run(["ovn-nbctl", f"--db={nb}", "--timeout=30", "--wait=sb", "sync"], timeout=40)
     deadline = time.monotonic() + 30
@@ -359,8 +407,9 @@ def _ovn_teardown():
 
 def _ovn_healthy():
     alive = all(_pid_alive(p) is not None for p in (_NORTHD_PID, _CONTROLLER_PID))
-    return alive and _answers(["ovn-nbctl", f"--db=unix:{_ovn_paths('nb')['sock']}", "--timeout=5",
-                               "--wait=sb", "sync"])
+    return alive and _answers(
+        ["ovn-nbctl", f"--db=unix:{_ovn_paths('nb')['sock']}", "--timeout=5", "--wait=sb", "sync"]
+    )
 
 
 @pytest.fixture(scope="session")
@@ -368,8 +417,11 @@ def ovn(ovs):
     """OVN NB + SB ovsdb-servers, ovn-northd and ovn-controller bound to the local OVS."""
     started = time.monotonic()
     with shared_engine("ovn", lambda: _ovn_start(ovs), _ovn_teardown, _ovn_healthy) as fresh:
-        engine = OvnEngine(nb=f"unix:{_ovn_paths('nb')['sock']}", sb=f"unix:{_ovn_paths('sb')['sock']}",
-                           start_seconds=time.monotonic() - started)
+        engine = OvnEngine(
+            nb=f"unix:{_ovn_paths('nb')['sock']}",
+            sb=f"unix:{_ovn_paths('sb')['sock']}",
+            start_seconds=time.monotonic() - started,
+        )
         how = "started" if fresh else "joined (already used by another session)"
         print(f"\n[ovn fixture] NB + SB + ovn-northd + ovn-controller {how} in {engine.start_seconds:.2f}s")
         yield engine

@@ -27,8 +27,17 @@ class Rbd:
     user: str = "admin"
 
     def disk(self, target, image, **extra):
-        return {"target": target, "rbd": {"pool": self.pool, "image": image, "user": self.user,
-                                          "secret_uuid": self.secret_uuid, "hosts": self.hosts}, **extra}
+        return {
+            "target": target,
+            "rbd": {
+                "pool": self.pool,
+                "image": image,
+                "user": self.user,
+                "secret_uuid": self.secret_uuid,
+                "hosts": self.hosts,
+            },
+            **extra,
+        }
 
 
 @pytest.fixture(scope="session")

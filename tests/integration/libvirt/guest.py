@@ -48,8 +48,13 @@ def build_guest():
         (root / "init").write_text(INIT)
         os.chmod(root / "init", 0o755)
         names = ["."] + [str(p.relative_to(root)) for p in sorted(root.rglob("*"))]
-        archive = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root,
-                                 input="\n".join(names).encode(), capture_output=True, check=True).stdout
+        archive = subprocess.run(
+            ["cpio", "-o", "-H", "newc", "--quiet"],
+            cwd=root,
+            input="\n".join(names).encode(),
+            capture_output=True,
+            check=True,
+        ).stdout
         initrd.write_bytes(archive)
         shutil.rmtree(root)
     for path in (kernel, initrd):

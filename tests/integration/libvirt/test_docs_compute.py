@@ -46,7 +46,7 @@ def test_libvirt_only_examples_run_as_written(index, libvirt_host):
     assert res.ok and res.failed_count() == 0, res.stdout[-3000:]
     if "libvirt_secret" in BLOCKS[index]:
         assert "client.libvirt secret" in libvirt_host.virsh("secret-list")
-        gone = run_module("scloud.stack.libvirt_secret",
-                          {"usage_name": "client.libvirt secret", "state": "absent"})
+        gone = run_module(
+            "scloud.stack.libvirt_secret", {"usage_name": "client.libvirt secret", "state": "absent"}
+        )
         assert gone.changed and not gone.failed
-

@@ -106,8 +106,13 @@ def test_hot_plug_second_disk_and_nic(vm, libvirt_host, ovs, ovs_bridge, rbd_env
     check = run_module(MODULE, args, check=True)
     assert not check.failed, check.msg
     mac1 = [n["mac"] for n in check.result["domain"]["nics"] if n.get("vlan") == 10][0]
-    expect = ["attach disk vdb", f"attach nic {mac1}", "set vcpus 2", "set memory 160M",
-              "redefine vcpus,memory,disks,nics"]
+    expect = [
+        "attach disk vdb",
+        f"attach nic {mac1}",
+        "set vcpus 2",
+        "set memory 160M",
+        "redefine vcpus,memory,disks,nics",
+    ]
     res = _converge(args, expect)
     assert res.result["restart_required"] is False
     assert libvirt_host.virsh("domid", NAME).strip() == dom_id  # live: never restarted

@@ -46,8 +46,9 @@ def test_nic_on_ovn_port_is_bound_by_ovn_controller(libvirt_host, ovs, ovn, lsp)
         chassis = ""
         deadline = time.monotonic() + 30
         while not chassis and time.monotonic() < deadline:
-            chassis = ovn.sbctl("--bare", "--columns=chassis", "find", "Port_Binding",
-                                f"logical_port={lsp}").strip()
+            chassis = ovn.sbctl(
+                "--bare", "--columns=chassis", "find", "Port_Binding", f"logical_port={lsp}"
+            ).strip()
             time.sleep(0.2)
         assert chassis, "ovn-controller did not bind the port"
         again = run_module(MODULE, args)

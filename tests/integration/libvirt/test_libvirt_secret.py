@@ -41,11 +41,14 @@ def test_secret_lifecycle(libvirt_host):
     assert uuid not in libvirt_host.virsh("secret-list")
 
 
-@pytest.mark.parametrize("args, option, rule", [
-    ({"value": "not base64!"}, "value", "must be base64"),
-    ({}, "value", "is required with state=present"),
-    ({"value": KEY1, "uuid": "nope"}, "uuid", "is not a UUID"),
-])
+@pytest.mark.parametrize(
+    "args, option, rule",
+    [
+        ({"value": "not base64!"}, "value", "must be base64"),
+        ({}, "value", "is required with state=present"),
+        ({"value": KEY1, "uuid": "nope"}, "uuid", "is not a UUID"),
+    ],
+)
 def test_secret_bad_input(libvirt_host, args, option, rule):
     res = run_module(MODULE, {"usage_name": USAGE, **args})
     assert res.failed and res.msg.startswith(f"{option}:") and rule in res.msg, res.msg

@@ -23,8 +23,11 @@ VMS = {  # name: (switch, ip)
     "dp-vm3": ("dp-b", "10.80.2.10"),
     "dp-vm4": ("dp-other", "10.81.1.10"),
 }
-SUBNETS = [("dp-a", "dp", "10.80.1.0/24"), ("dp-b", "dp", "10.80.2.0/24"),
-           ("dp-other", "dp2", "10.81.1.0/24")]
+SUBNETS = [
+    ("dp-a", "dp", "10.80.1.0/24"),
+    ("dp-b", "dp", "10.80.2.0/24"),
+    ("dp-other", "dp2", "10.81.1.0/24"),
+]
 
 
 def sh(*argv, check=True):
@@ -54,14 +57,21 @@ def blocked(src, dst_ip):
 
 @pytest.fixture(scope="module")
 def vms(ovs, ovn):
-    tasks = [("scloud.stack.ovn_switch", {"name": n, "vpc": v, "cidr": c, "dhcp": False})
-             for n, v, c in SUBNETS]
-    tasks += [("scloud.stack.ovn_port", {"switch": sw, "name": vm, "ips": [ip]})
-              for vm, (sw, ip) in VMS.items()]
-    tasks.append(("scloud.stack.ovn_router", {"name": "dp-router", "vpc": "dp",
-                                              "subnets": [{"switch": "dp-a"}, {"switch": "dp-b"}]}))
-    tasks.append(("scloud.stack.ovn_router", {"name": "dp2-router", "vpc": "dp2",
-                                              "subnets": [{"switch": "dp-other"}]}))
+    tasks = [
+        ("scloud.stack.ovn_switch", {"name": n, "vpc": v, "cidr": c, "dhcp": False}) for n, v, c in SUBNETS
+    ]
+    tasks += [
+        ("scloud.stack.ovn_port", {"switch": sw, "name": vm, "ips": [ip]}) for vm, (sw, ip) in VMS.items()
+    ]
+    tasks.append(
+        (
+            "scloud.stack.ovn_router",
+            {"name": "dp-router", "vpc": "dp", "subnets": [{"switch": "dp-a"}, {"switch": "dp-b"}]},
+        )
+    )
+    tasks.append(
+        ("scloud.stack.ovn_router", {"name": "dp2-router", "vpc": "dp2", "subnets": [{"switch": "dp-other"}]})
+    )
     results = run_tasks(tasks)
     ports = {r["port"]["name"]: r["port"] for r in results if "port" in r.result}
     # br-int is made by ovn-controller (datapath type from ovn-bridge-datapath-type).
@@ -86,8 +96,12 @@ def vms(ovs, ovn):
         gateway = ip.rsplit(".", 1)[0] + ".1"
         sh("ip", "-n", ns(vm), "route", "add", "default", "via", gateway)
         sh("ip", "link", "set", host_end, "up")
-        plug.append(("scloud.stack.ovs_port", {"bridge": "br-int", "name": host_end,
-                                               "external_ids": {"iface-id": vm}}))
+        plug.append(
+            (
+                "scloud.stack.ovs_port",
+                {"bridge": "br-int", "name": host_end, "external_ids": {"iface-id": vm}},
+            )
+        )
     run_tasks(plug)
     ovn.nbctl("--wait=hv", "sync")
     yield ports
@@ -95,8 +109,9 @@ def vms(ovs, ovn):
         sh("ip", "netns", "del", ns(vm), check=False)
         sh("ip", "link", "del", f"{vm}-h", check=False)
         ovs.vsctl("--if-exists", "del-port", "br-int", f"{vm}-h")
-    cleanup = [("scloud.stack.ovn_router", {"name": r, "state": "absent"})
-               for r in ("dp-router", "dp2-router")]
+    cleanup = [
+        ("scloud.stack.ovn_router", {"name": r, "state": "absent"}) for r in ("dp-router", "dp2-router")
+    ]
     cleanup += [("scloud.stack.ovn_port", {"name": vm, "state": "absent"}) for vm in VMS]
     cleanup += [("scloud.stack.ovn_security_group", {"name": "dp-sg", "state": "absent"})]
     cleanup += [("scloud.stack.ovn_switch", {"name": n, "state": "absent"}) for n, _, _ in SUBNETS]
@@ -108,18 +123,49 @@ def test_two_ports_of_one_subnet_ping(vms):
 
 
 def test_security_group_without_icmp_blocks_and_the_rule_restores(vms):
-    run_tasks([("scloud.stack.ovn_security_group", {"name": "dp-sg", "rules": [
-        {"protocol": "tcp", "port_range": 22}, {"direction": "egress"}]})]
-        + [("scloud.stack.ovn_port", {"switch": "dp-a", "name": vm, "ips": [VMS[vm][1]],
-                                       "security_groups": ["dp-sg"]}) for vm in ("dp-vm1", "dp-vm2")])
+    run_tasks(
+        [
+            (
+                "scloud.stack.ovn_security_group",
+                {"name": "dp-sg", "rules": [{"protocol": "tcp", "port_range": 22}, {"direction": "egress"}]},
+            )
+        ]
+        + [
+            (
+                "scloud.stack.ovn_port",
+                {"switch": "dp-a", "name": vm, "ips": [VMS[vm][1]], "security_groups": ["dp-sg"]},
+            )
+            for vm in ("dp-vm1", "dp-vm2")
+        ]
+    )
     try:
         assert blocked("dp-vm1", "10.80.1.11")
-        run_tasks([("scloud.stack.ovn_security_group", {"name": "dp-sg", "rules": [
-            {"protocol": "tcp", "port_range": 22}, {"direction": "egress"}, {"protocol": "icmp"}]})])
+        run_tasks(
+            [
+                (
+                    "scloud.stack.ovn_security_group",
+                    {
+                        "name": "dp-sg",
+                        "rules": [
+                            {"protocol": "tcp", "port_range": 22},
+                            {"direction": "egress"},
+                            {"protocol": "icmp"},
+                        ],
+                    },
+                )
+            ]
+        )
         assert reaches("dp-vm1", "10.80.1.11")
     finally:
-        run_tasks([("scloud.stack.ovn_port", {"switch": "dp-a", "name": vm, "ips": [VMS[vm][1]],
-                                              "security_groups": []}) for vm in ("dp-vm1", "dp-vm2")])
+        run_tasks(
+            [
+                (
+                    "scloud.stack.ovn_port",
+                    {"switch": "dp-a", "name": vm, "ips": [VMS[vm][1]], "security_groups": []},
+                )
+                for vm in ("dp-vm1", "dp-vm2")
+            ]
+        )
 
 
 def test_two_subnets_of_one_vpc_reach_each_other_through_the_router(vms):

@@ -36,13 +36,15 @@ def test_vpc_example_runs_as_written(ovn):
         assert lb["vips"] == {"10.10.1.100:80": "10.10.1.10:80,10.10.1.20:80"}
     finally:
         Path(path).unlink()
-        run_tasks([
-            ("scloud.stack.ovn_load_balancer", {"name": "blue-http", "state": "absent"}),
-            ("scloud.stack.ovn_router", {"name": "blue-router", "state": "absent"}),
-            ("scloud.stack.ovn_port", {"name": "vm1-eth0", "state": "absent"}),
-            ("scloud.stack.ovn_port", {"name": "vm2-eth0", "state": "absent"}),
-            ("scloud.stack.ovn_security_group", {"name": "blue-web", "state": "absent"}),
-            ("scloud.stack.ovn_switch", {"name": "blue-web", "state": "absent"}),
-            ("scloud.stack.ovn_switch", {"name": "blue-db", "state": "absent"}),
-            ("scloud.stack.ovn_switch", {"name": "public", "state": "absent"}),
-        ])
+        run_tasks(
+            [
+                ("scloud.stack.ovn_load_balancer", {"name": "blue-http", "state": "absent"}),
+                ("scloud.stack.ovn_router", {"name": "blue-router", "state": "absent"}),
+                ("scloud.stack.ovn_port", {"name": "vm1-eth0", "state": "absent"}),
+                ("scloud.stack.ovn_port", {"name": "vm2-eth0", "state": "absent"}),
+                ("scloud.stack.ovn_security_group", {"name": "blue-web", "state": "absent"}),
+                ("scloud.stack.ovn_switch", {"name": "blue-web", "state": "absent"}),
+                ("scloud.stack.ovn_switch", {"name": "blue-db", "state": "absent"}),
+                ("scloud.stack.ovn_switch", {"name": "public", "state": "absent"}),
+            ]
+        )

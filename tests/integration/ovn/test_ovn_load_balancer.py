@@ -23,8 +23,13 @@ def web(ovn):
 
 
 def test_load_balancer_lifecycle(ovn, web):
-    args = {"name": "lb-http", "vip": "10.70.0.100:80", "members": ["10.70.0.11:8080", "10.70.0.10:8080"],
-            "health_check": {"interval": 2}, "switches": [web]}
+    args = {
+        "name": "lb-http",
+        "vip": "10.70.0.100:80",
+        "members": ["10.70.0.11:8080", "10.70.0.10:8080"],
+        "health_check": {"interval": 2},
+        "switches": [web],
+    }
     runs = converge(M, args)
     assert runs["check"].changed and runs["apply"].changed
     assert not runs["check_again"].changed and not runs["apply_again"].changed

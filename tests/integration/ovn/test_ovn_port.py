@@ -13,8 +13,10 @@ M = "scloud.stack.ovn_port"
 
 @pytest.fixture(scope="module")
 def subnet(ovn):
-    r = run_module("scloud.stack.ovn_switch", {"name": "pt-net", "vpc": "pt", "cidr": "10.50.0.0/24",
-                                              "exclude_ips": ["10.50.0.2..10.50.0.9"]})
+    r = run_module(
+        "scloud.stack.ovn_switch",
+        {"name": "pt-net", "vpc": "pt", "cidr": "10.50.0.0/24", "exclude_ips": ["10.50.0.2..10.50.0.9"]},
+    )
     assert not r.failed, r.msg
     yield "pt-net"
     for lsp in ovn.nbctl("lsp-list", "pt-net").split("\n"):
@@ -41,8 +43,13 @@ def test_allocated_address_is_stable(ovn, subnet):
 
 
 def test_fixed_address_and_mac(ovn, subnet):
-    args = {"switch": subnet, "name": "vm-fixed", "mac": "0A-58-00-00-00-42", "ips": ["10.50.0.42"],
-            "port_security": False}
+    args = {
+        "switch": subnet,
+        "name": "vm-fixed",
+        "mac": "0A-58-00-00-00-42",
+        "ips": ["10.50.0.42"],
+        "port_security": False,
+    }
     runs = converge(M, args)
     assert runs["apply"]["port"]["mac"] == "0a:58:00:00:00:42"
     lsp = one(ovn, "Logical_Switch_Port", "vm-fixed", "addresses", "port_security")

@@ -37,15 +37,30 @@ def cluster(tmp_path):
     for i, addr in enumerate(addrs):
         db = tmp_path / f"nb{i}.db"
         if i == 0:
-            subprocess.run(["ovsdb-tool", "create-cluster", str(db), SCHEMA, addr], check=True,
-                           capture_output=True)
+            subprocess.run(
+                ["ovsdb-tool", "create-cluster", str(db), SCHEMA, addr], check=True, capture_output=True
+            )
         else:
-            subprocess.run(["ovsdb-tool", "join-cluster", str(db), "OVN_Northbound", addr, addrs[0]],
-                           check=True, capture_output=True)
+            subprocess.run(
+                ["ovsdb-tool", "join-cluster", str(db), "OVN_Northbound", addr, addrs[0]],
+                check=True,
+                capture_output=True,
+            )
         ctl, pid = tmp_path / f"nb{i}.ctl", tmp_path / f"nb{i}.pid"
-        subprocess.run(["ovsdb-server", str(db), f"--remote=punix:{tmp_path / f'nb{i}.sock'}",
-                        f"--unixctl={ctl}", f"--pidfile={pid}", "--detach", "--no-chdir",
-                        f"--log-file={tmp_path / f'nb{i}.log'}"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "ovsdb-server",
+                str(db),
+                f"--remote=punix:{tmp_path / f'nb{i}.sock'}",
+                f"--unixctl={ctl}",
+                f"--pidfile={pid}",
+                "--detach",
+                "--no-chdir",
+                f"--log-file={tmp_path / f'nb{i}.log'}",
+            ],
+            check=True,
+            capture_output=True,
+        )
         servers.append({"ctl": ctl, "pid": pid, "address": addr})
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -79,8 +94,10 @@ def test_server_leaves_and_the_others_keep_a_leader(cluster):
     assert left.changed and left["member"] == {"status": "left"}, left.result
     status = _appctl(cluster[0]["ctl"], "cluster/status", "OVN_Northbound").stdout
     assert leaving["address"] not in status and cluster[1]["address"] in status
-    assert "Role: leader" in status or "Role: leader" in _appctl(cluster[1]["ctl"], "cluster/status",
-                                                                   "OVN_Northbound").stdout
+    assert (
+        "Role: leader" in status
+        or "Role: leader" in _appctl(cluster[1]["ctl"], "cluster/status", "OVN_Northbound").stdout
+    )
 
     # Again: nothing to do, in check mode or not. Present is refused, with how to join anew.
     for check_mode in (True, False):
@@ -92,9 +109,12 @@ def test_server_leaves_and_the_others_keep_a_leader(cluster):
 
 def test_bad_input_and_a_stopped_server(cluster, tmp_path):
     before = _appctl(cluster[0]["ctl"], "cluster/status", "OVN_Northbound").stdout
-    results = run_cases(M, [
-        {"database": "OVN_Northbound", "ctl": str(cluster[1]["ctl"]), "state": "absent", "timeout": 0},
-    ])
+    results = run_cases(
+        M,
+        [
+            {"database": "OVN_Northbound", "ctl": str(cluster[1]["ctl"]), "state": "absent", "timeout": 0},
+        ],
+    )
     assert_refused(results, [("timeout", "1 or more")])
     res = run_module(M, {"database": "OVN_Northbound", "ctl": str(tmp_path / "none.ctl"), "state": "absent"})
     assert res.failed and "the database server is not running on this node" in res.msg

@@ -15,8 +15,12 @@ SW = "scloud.stack.ovn_switch"
 
 @pytest.fixture(scope="module")
 def vpc(ovn):
-    nets = [("rt-web", "rt", "10.60.1.0/24"), ("rt-db", "rt", "10.60.2.0/24"),
-            ("rt-other", "zz", "10.61.0.0/24"), ("rt-public", "public", "203.0.113.0/24")]
+    nets = [
+        ("rt-web", "rt", "10.60.1.0/24"),
+        ("rt-db", "rt", "10.60.2.0/24"),
+        ("rt-other", "zz", "10.61.0.0/24"),
+        ("rt-public", "public", "203.0.113.0/24"),
+    ]
     for name, vpc_name, cidr in nets:
         assert not run_module(SW, {"name": name, "vpc": vpc_name, "cidr": cidr, "dhcp": False}).failed
     for port, ip in (("rt-vm1", "10.60.1.10"), ("rt-vm2", "10.60.1.11")):
@@ -29,12 +33,19 @@ def vpc(ovn):
         run_module(SW, {"name": name, "state": "absent"})
 
 
-ROUTER = {"name": "rt-router", "vpc": "rt",
-          "subnets": [{"switch": "rt-web"}, {"switch": "rt-db", "gateway_ip": "10.60.2.254"}],
-          "external_gateway": {"network": "rt-public", "ip": "203.0.113.10", "gateway": "203.0.113.1",
-                               "chassis": ["scloud-test-chassis"]},
-          "snat": ["rt-web"],
-          "static_routes": [{"prefix": "192.168.0.0/16", "nexthop": "10.60.2.5"}]}
+ROUTER = {
+    "name": "rt-router",
+    "vpc": "rt",
+    "subnets": [{"switch": "rt-web"}, {"switch": "rt-db", "gateway_ip": "10.60.2.254"}],
+    "external_gateway": {
+        "network": "rt-public",
+        "ip": "203.0.113.10",
+        "gateway": "203.0.113.1",
+        "chassis": ["scloud-test-chassis"],
+    },
+    "snat": ["rt-web"],
+    "static_routes": [{"prefix": "192.168.0.0/16", "nexthop": "10.60.2.5"}],
+}
 
 
 def test_router_with_nat_gateway(ovn, vpc):
@@ -104,8 +115,11 @@ BAD = [
     ({"subnets": [{"switch": "nope"}]}, "subnets[0].switch", "does not exist"),
     ({"snat": ["rt-db"], "subnets": [{"switch": "rt-web"}]}, "snat", "not one of the router's subnets"),
     ({"external_gateway": {"network": "rt-public", "ip": "198.51.100.1"}}, "external_gateway.ip", "outside"),
-    ({"static_routes": [{"prefix": "300.0.0.0/8", "nexthop": "10.60.1.5"}]}, "static_routes[0].prefix",
-     "not a valid network"),
+    (
+        {"static_routes": [{"prefix": "300.0.0.0/8", "nexthop": "10.60.1.5"}]},
+        "static_routes[0].prefix",
+        "not a valid network",
+    ),
 ]
 
 

@@ -23,8 +23,12 @@ def test_leftover_chassis_removed(ovn):
     runs = converge(M, {"name": "t-gone", "ovsdb_remote": ovn.sb}, diff=True)
     assert runs["check"].changed and runs["apply"].changed
     assert not runs["check_again"].changed and not runs["apply_again"].changed
-    assert runs["check"].diff[0]["before"] == {"name": "t-gone", "hostname": "",
-                                               "encaps": ["geneve:192.0.2.9"], "private": True}
+    assert runs["check"].diff[0]["before"] == {
+        "name": "t-gone",
+        "hostname": "",
+        "encaps": ["geneve:192.0.2.9"],
+        "private": True,
+    }
     assert runs["apply"]["chassis"] == {}
     assert "t-gone" not in _names(ovn, "Chassis") | _names(ovn, "Chassis_Private")
     assert len(ovn.sb_json("--columns=ip", "list", "Encap")) == encaps - 1

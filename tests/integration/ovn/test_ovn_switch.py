@@ -12,8 +12,13 @@ M = "scloud.stack.ovn_switch"
 
 
 def test_subnet_lifecycle(ovn):
-    args = {"name": "red-a", "vpc": "red", "cidr": "10.20.1.0/24", "dns_servers": ["10.0.0.53"],
-            "exclude_ips": ["10.20.1.200..10.20.1.250"]}
+    args = {
+        "name": "red-a",
+        "vpc": "red",
+        "cidr": "10.20.1.0/24",
+        "dns_servers": ["10.0.0.53"],
+        "exclude_ips": ["10.20.1.200..10.20.1.250"],
+    }
     runs = converge(M, args)
     assert runs["check"].changed and runs["apply"].changed
     assert not runs["check_again"].changed and not runs["apply_again"].changed
@@ -23,8 +28,10 @@ def test_subnet_lifecycle(ovn):
 
     ls = one(ovn, "Logical_Switch", "red-a", "external_ids", "other_config")
     assert ls["external_ids"]["scloud:vpc"] == "red"
-    assert ls["other_config"] == {"subnet": "10.20.1.0/24",
-                                  "exclude_ips": "10.20.1.1 10.20.1.200..10.20.1.250"}
+    assert ls["other_config"] == {
+        "subnet": "10.20.1.0/24",
+        "exclude_ips": "10.20.1.1 10.20.1.200..10.20.1.250",
+    }
     dhcp = [d for d in rows(ovn, "DHCP_Options") if d["external_ids"].get("scloud:switch") == "red-a"]
     assert len(dhcp) == 1 and dhcp[0]["cidr"] == "10.20.1.0/24"
     assert dhcp[0]["options"]["router"] == "10.20.1.1" and dhcp[0]["options"]["dns_server"] == "{10.0.0.53}"

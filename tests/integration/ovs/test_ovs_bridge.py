@@ -11,15 +11,21 @@ M = "scloud.stack.ovs_bridge"
 
 
 def test_bridge_created_updated_and_removed(ovs):
-    args = {"name": "br-t1", "datapath_type": "netdev", "fail_mode": "secure",
-            "protocols": ["OpenFlow13", "OpenFlow10"], "external_ids": {"owner": "test"}}
+    args = {
+        "name": "br-t1",
+        "datapath_type": "netdev",
+        "fail_mode": "secure",
+        "protocols": ["OpenFlow13", "OpenFlow10"],
+        "external_ids": {"owner": "test"},
+    }
     runs = converge(M, args)
     assert runs["check"].changed and runs["apply"].changed
     assert not runs["check_again"].changed and not runs["apply_again"].changed
     assert runs["check"].diff[0]["before"] == {}
     assert runs["apply"]["bridge"] == runs["apply_again"]["bridge"]
-    row = ovs.vsctl_json("--columns=name,datapath_type,fail_mode,protocols,external_ids",
-                         "list", "Bridge", "br-t1")[0]
+    row = ovs.vsctl_json(
+        "--columns=name,datapath_type,fail_mode,protocols,external_ids", "list", "Bridge", "br-t1"
+    )[0]
     assert row["datapath_type"] == "netdev" and row["fail_mode"] == "secure"
     assert row["protocols"] == ["set", ["OpenFlow10", "OpenFlow13"]]
     assert row["external_ids"] == ["map", [["owner", "test"]]]

@@ -26,14 +26,27 @@ def _port(ovs, name):
 
 
 def test_internal_access_port_lifecycle(ovs, bridges):
-    args = {"bridge": "br-p1", "name": "int-p1", "type": "internal", "vlan_mode": "access", "tag": 100,
-            "external_ids": {"iface-id": "lsp-1"}}
+    args = {
+        "bridge": "br-p1",
+        "name": "int-p1",
+        "type": "internal",
+        "vlan_mode": "access",
+        "tag": 100,
+        "external_ids": {"iface-id": "lsp-1"},
+    }
     runs = converge(M, args)
     assert runs["check"].changed and runs["apply"].changed
     assert not runs["check_again"].changed and not runs["apply_again"].changed
-    assert runs["apply_again"]["port"] == {"bridge": "br-p1", "name": "int-p1", "type": "internal",
-                                           "options": {}, "vlan_mode": "access", "tag": 100, "trunks": [],
-                                           "external_ids": {"iface-id": "lsp-1"}}
+    assert runs["apply_again"]["port"] == {
+        "bridge": "br-p1",
+        "name": "int-p1",
+        "type": "internal",
+        "options": {},
+        "vlan_mode": "access",
+        "tag": 100,
+        "trunks": [],
+        "external_ids": {"iface-id": "lsp-1"},
+    }
     port, iface = _port(ovs, "int-p1")
     assert port["tag"] == 100 and port["vlan_mode"] == "access"
     assert iface["type"] == "internal" and iface["external_ids"] == ["map", [["iface-id", "lsp-1"]]]
@@ -57,8 +70,12 @@ def test_internal_access_port_lifecycle(ovs, bridges):
 
 
 def test_tunnel_options_reconciled_after_creation(ovs, bridges):
-    args = {"bridge": "br-p1", "name": "gnv-a", "type": "geneve",
-            "options": {"remote_ip": "192.0.2.10", "key": "flow"}}
+    args = {
+        "bridge": "br-p1",
+        "name": "gnv-a",
+        "type": "geneve",
+        "options": {"remote_ip": "192.0.2.10", "key": "flow"},
+    }
     runs = converge(M, args)
     assert runs["apply"].changed and not runs["apply_again"].changed
     _, iface = _port(ovs, "gnv-a")
