@@ -77,3 +77,47 @@ def series(urls: list[str], queries: dict[str, str], minutes: int, step: int, **
             except (httpx.HTTPError, KeyError, ValueError) as exc:
                 errors.append(f"{url}: {exc}")
     raise MetricsUnavailable(f"no Prometheus answered ({'; '.join(errors)})")
+
+
+# The overview: every node and VM at once, one instant query per indicator ----------------------
+NODE_OVERVIEW = {
+    "up": 'max by (node) (up{job="node"})',
+    "cpu_used_ratio": '1 - avg by (node) (rate(node_cpu_seconds_total{mode="idle"}[1m]))',
+    "memory_available_ratio": "max by (node) (node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes)",
+    "load1": "max by (node) (node_load1)",
+    "running_vms": "count by (node) (libvirt_domain_info_virtual_cpus)",
+}
+VM_OVERVIEW = {
+    "cpu_used_cores": "sum by (domain, node) (rate(libvirt_domain_info_cpu_time_seconds_total[1m]))",
+    "memory_used_bytes": "sum by (domain, node) (libvirt_domain_info_memory_usage_bytes)",
+}
+
+
+def overview(urls: list[str]) -> dict[str, Any]:
+    """The latest value of each indicator for every node and VM, from the first Prometheus that
+    answers: ``{"at", "source", "nodes": {node: {indicator: value}}, "vms": {vm: {...}}}``."""
+    if not urls:
+        raise MetricsUnavailable("no Prometheus is configured (SCLOUD_API_PROMETHEUS_URLS)")
+    errors = []
+    with httpx.Client(timeout=TIMEOUT) as client:
+        for url in urls:
+            try:
+                at = datetime.now(UTC)
+                nodes: dict[str, dict[str, float]] = {}
+                vms: dict[str, dict[str, Any]] = {}
+                for table, queries, key in ((nodes, NODE_OVERVIEW, "node"), (vms, VM_OVERVIEW, "domain")):
+                    for name, query in queries.items():
+                        r = client.get(f"{url.rstrip('/')}/api/v1/query", params={"query": query})
+                        r.raise_for_status()
+                        for item in r.json()["data"]["result"]:
+                            who = item["metric"].get(key)
+                            if not who:
+                                continue
+                            row = table.setdefault(who, {})
+                            row[name] = float(item["value"][1])
+                            if key == "domain" and item["metric"].get("node"):
+                                row["node"] = item["metric"]["node"]
+                return {"at": at, "source": url, "nodes": nodes, "vms": vms}
+            except (httpx.HTTPError, KeyError, ValueError) as exc:
+                errors.append(f"{url}: {exc}")
+    raise MetricsUnavailable(f"no Prometheus answered ({'; '.join(errors)})")

@@ -3,6 +3,7 @@ both started here; the first Prometheus of the list is down, so the route falls 
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
@@ -109,5 +110,37 @@ def test_no_prometheus_is_a_503_naming_it(api_factory):
         s.merge(Node(name="here", roles=["compute"], vcpus=2, memory_mb=4096, up=True, draining=False))
     with api.client("viewer") as c:
         r = c.get("/v1/nodes/here/metrics")
+        assert c.get("/v1/overview").json()["code"] == "metrics_unavailable"
     assert r.status_code == 503 and r.json()["code"] == "metrics_unavailable", r.text
     assert "SCLOUD_API_PROMETHEUS_URLS" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_overview_shows_every_node_with_its_figures_and_alarms(api_factory, prometheus):
+    """GET /v1/overview: each node of the registry and of Prometheus with its latest figures, the
+    alarms firing on it (from the history) and by severity."""
+    from .test_alarms import NOTE
+
+    api = api_factory(prometheus_urls=[prometheus])
+    with api.services.sm.begin() as s:
+        s.merge(Node(name="here", roles=["compute"], vcpus=2, memory_mb=4096, up=True, draining=False))
+        s.merge(Node(name="gone", roles=["compute"], vcpus=2, memory_mb=4096, up=False, draining=False))
+    note = json.loads(json.dumps(NOTE))
+    note["alerts"][0]["labels"]["node"] = "here"
+    with api.client("operator") as c:
+        assert c.post("/v1/alarms/webhook", json=note).status_code == 200
+    with api.client("viewer") as c:
+        deadline = time.monotonic() + 60
+        while True:
+            body = c.get("/v1/overview").json()
+            nodes = {n["name"]: n for n in body["nodes"]}
+            if nodes["here"]["cpu_used_ratio"] is not None:
+                break
+            assert time.monotonic() < deadline, body
+            time.sleep(1)
+    here, gone = nodes["here"], nodes["gone"]
+    assert here["known"] and here["up"] is True and 0 <= here["cpu_used_ratio"] <= 1, here
+    assert 0 < here["memory_available_ratio"] <= 1 and here["load1"] is not None
+    assert here["alarms_firing"] == 1
+    assert gone["known"] and gone["up"] is None and gone["cpu_used_ratio"] is None  # nothing scraped
+    assert body["alarms_firing"] == {"critical": 1} and body["vms"] == [] and body["source"] == prometheus

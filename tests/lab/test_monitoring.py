@@ -94,6 +94,25 @@ def test_a_node_s_recent_figures_through_the_vip(api):
     assert body["source"].endswith(":9090"), body
 
 
+def test_the_overview_through_the_vip(api):
+    """GET /v1/overview through the VIP: the three nodes up, each with its latest figures."""
+
+    def complete():
+        body = api.get("/v1/overview").json()
+        nodes = {n["name"]: n for n in body.get("nodes", [])}
+        ready = set(ADDRESSES) <= set(nodes) and all(
+            nodes[n]["cpu_used_ratio"] is not None for n in ADDRESSES
+        )
+        return (body, nodes) if ready else None
+
+    body, nodes = _until("every node in the overview", complete, 120, every=5)
+    for name in ADDRESSES:
+        node = nodes[name]
+        assert node["known"] and node["up"] is True, node
+        assert 0 <= node["cpu_used_ratio"] <= 1 and 0 < node["memory_available_ratio"] <= 1, node
+    assert body["source"].endswith(":9090"), body
+
+
 def _an_osd_of(node: str) -> int:
     tree = json.loads(node_exec(node, "ceph", "osd", "tree", "-f", "json").stdout)
     hosts = {n["name"]: n["children"] for n in tree["nodes"] if n["type"] == "host"}

@@ -14,11 +14,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
 
 from .. import promql
 from ..deps import Admin, CallbackHeader, IdempotencyKey, Operator, ServicesDep, Viewer
 from ..errors import NotFound
-from ..models import Node, ResourceKind
+from ..models import Alarm, Node, ResourceKind
 from ..registry import PATHS, SPECS, public_view
 from ..schemas import JobPublic, UtcDatetime
 from ..specs import NAME_PATTERN, RestoreRequest, SnapshotSpec, VolumeSpec
@@ -458,3 +459,76 @@ def vm_metrics(
     _get(services, ResourceKind.VM, name)  # 404 when there is no such VM
     out = promql.series(services.settings.prometheus_urls, promql.VM_QUERIES, minutes, step, vm=name)
     return MetricsPublic(name=name, **out)
+
+
+# The overview ---------------------------------------------------------------------------------------
+class NodeOverview(BaseModel):
+    name: str
+    known: bool = Field(description="The registry knows it (a compute node the scheduler places on).")
+    up: bool | None = Field(None, description="Its node exporter answers Prometheus.")
+    cpu_used_ratio: float | None = None
+    memory_available_ratio: float | None = None
+    load1: float | None = None
+    running_vms: int = 0
+    alarms_firing: int = Field(0, description="Alarms about it that fire now.")
+
+
+class VmOverview(BaseModel):
+    name: str
+    node: str | None
+    cpu_used_cores: float | None = None
+    memory_used_bytes: float | None = None
+
+
+class Overview(BaseModel):
+    at: UtcDatetime
+    source: str = Field(description="The Prometheus that answered.")
+    nodes: list[NodeOverview]
+    vms: list[VmOverview]
+    alarms_firing: dict[str, int] = Field(description="Alarms firing now, by severity.")
+
+
+@router.get("/overview", response_model=Overview, responses={**AUTH, **problems(503)})
+def overview(services: ServicesDep, _: Viewer) -> Overview:
+    """Every node and VM at a glance: the latest CPU, memory, load and running VMs of each node, CPU
+    and memory of each VM (from Prometheus, one instant query per indicator), and the alarms firing
+    (from the alarm history)."""
+    data = promql.overview(services.settings.prometheus_urls)
+    with services.sm_read() as s:
+        known = set(s.scalars(select(Node.name)))
+        firing = s.execute(
+            select(Alarm.node, Alarm.severity, func.count())
+            .where(Alarm.status == "firing")
+            .group_by(Alarm.node, Alarm.severity)
+        ).all()
+    by_node: dict[str, int] = {}
+    by_severity: dict[str, int] = {}
+    for node, severity, count in firing:
+        by_severity[severity] = by_severity.get(severity, 0) + count
+        if node:
+            by_node[node] = by_node.get(node, 0) + count
+    nodes = []
+    for name in sorted(known | set(data["nodes"])):
+        row = data["nodes"].get(name, {})
+        nodes.append(
+            NodeOverview(
+                name=name,
+                known=name in known,
+                up=bool(row["up"]) if "up" in row else None,
+                cpu_used_ratio=row.get("cpu_used_ratio"),
+                memory_available_ratio=row.get("memory_available_ratio"),
+                load1=row.get("load1"),
+                running_vms=int(row.get("running_vms", 0)),
+                alarms_firing=by_node.get(name, 0),
+            )
+        )
+    vms = [
+        VmOverview(
+            name=name,
+            node=row.get("node"),
+            cpu_used_cores=row.get("cpu_used_cores"),
+            memory_used_bytes=row.get("memory_used_bytes"),
+        )
+        for name, row in sorted(data["vms"].items())
+    ]
+    return Overview(at=data["at"], source=data["source"], nodes=nodes, vms=vms, alarms_firing=by_severity)

@@ -105,12 +105,23 @@ def extents(image, from_snap):
     return out
 
 
+DISCARD_CHUNK = 1024 * 1024 * 1024  # librbd takes a discard length below 2 GiB
+
+
+def discard(image, offset, length):
+    end = offset + length
+    while offset < end:
+        n = min(DISCARD_CHUNK, end - offset)
+        image.discard(offset, n)
+        offset += n
+
+
 def copy_extents(src, dst, todo):
     """Write the extents of ``src`` into ``dst`` (discard those that no longer exist); bytes written."""
     moved = 0
     for offset, length, exists in todo:
         if not exists:
-            dst.discard(offset, length)
+            discard(dst, offset, length)
             continue
         end = offset + length
         while offset < end:
@@ -227,7 +238,7 @@ def _backup(src_io, dst_io, backup, pool, image_name, bname, where, params, chec
             if rw.size() != source.size():
                 rw.resize(source.size(), allow_shrink=True)
             if base is None and backup is not None:
-                rw.discard(0, rw.size())  # a full copy over an older backup: no stale extent stays
+                discard(rw, 0, rw.size())  # a full copy over an older backup: no stale extent stays
             info["bytes_moved"] = copy_extents(source, rw, todo)
             rw.create_snap(snap)
             for old in to_drop:
@@ -344,7 +355,8 @@ def _restore(dst_io, backup, image_name, snap, where, target_where, params, chec
             with rbd.Image(dst_io, image_name) as rw:
                 if rw.size() != backup.size():
                     rw.resize(backup.size(), allow_shrink=True)
-                rw.discard(0, rw.size())  # what the backup does not hold is zero
+                if exists is not None:
+                    discard(rw, 0, rw.size())  # what the backup does not hold is zero (a new image is)
                 result["bytes_moved"] = copy_extents(backup, rw, todo)
                 if snap in _snap_names(rw):
                     rw.remove_snap(snap)

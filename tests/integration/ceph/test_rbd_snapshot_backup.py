@@ -196,6 +196,10 @@ def test_backup_incremental_then_restore(ceph_cluster, pools):
     res = run(RESTORE, {**restore, "image": "db-n1", "snapshot": "n1"})
     assert res.changed and res.result["restore"]["mode"] == "copy"
     assert sha(ceph_cluster, pool, "db-n1") == sum1
+    # Over an existing volume that does not hold the snapshot: its content replaced, nothing stale left.
+    res = run(RESTORE, {**restore, "image": "db-n1", "overwrite": True})
+    assert res.changed and res.result["restore"]["mode"] == "copy" and res.result["restore"]["verified"]
+    assert sha(ceph_cluster, pool, "db-n1") == sum2
 
     # Retention: keep one; the newest stays, the base of the next increment.
     run(SNAP, args(ceph_cluster, pool=pool, image="db", name="n3"))
