@@ -150,8 +150,19 @@ def run_playbook(
         )
 
 
-def run_module(module, args=None, *, check=False, diff=True, hosts="localhost", inventory=None,
-               extra_vars=None, envvars=None, become=False, timeout=900):
+def run_module(
+    module,
+    args=None,
+    *,
+    check=False,
+    diff=True,
+    hosts="localhost",
+    inventory=None,
+    extra_vars=None,
+    envvars=None,
+    become=False,
+    timeout=900,
+):
     """Run one task ``module: args`` and return its :class:`TaskResult` on the first host."""
     task = {"name": "module", module: args or {}}
     play = [{"hosts": hosts, "gather_facts": False, "become": become, "tasks": [task]}]
@@ -159,8 +170,15 @@ def run_module(module, args=None, *, check=False, diff=True, hosts="localhost", 
         json.dump(play, fh)  # JSON is YAML
         path = fh.name
     try:
-        run = run_playbook(path, inventory=inventory, extra_vars=extra_vars, check=check, diff=diff,
-                           envvars=envvars, timeout=timeout)
+        run = run_playbook(
+            path,
+            inventory=inventory,
+            extra_vars=extra_vars,
+            check=check,
+            diff=diff,
+            envvars=envvars,
+            timeout=timeout,
+        )
     finally:
         os.unlink(path)
     results = run.task_results("module")
@@ -211,8 +229,9 @@ def run_cases(module, cases, **kw):
     Returns one TaskResult per case, in order. One ansible-playbook start instead of one per case
     keeps the tier fast; every case still reaches the module on its own.
     """
-    return _play([{"name": f"case {i}", module: args, "ignore_errors": True} for i, args in enumerate(cases)],
-                 **kw)
+    return _play(
+        [{"name": f"case {i}", module: args, "ignore_errors": True} for i, args in enumerate(cases)], **kw
+    )
 
 
 def _play(tasks, **kw):
@@ -230,8 +249,12 @@ def _play(tasks, **kw):
             data = ev["event_data"]
             res = data.get("res", {}) or {}
             by_name[data.get("task")] = TaskResult(
-                changed=bool(res.get("changed")), failed=ev["event"] == "runner_on_failed",
-                msg=res.get("msg"), result=res, status=run.status)
+                changed=bool(res.get("changed")),
+                failed=ev["event"] == "runner_on_failed",
+                msg=res.get("msg"),
+                result=res,
+                status=run.status,
+            )
     missing = [i for i in range(len(tasks)) if f"case {i}" not in by_name]
     if missing:
         raise AssertionError(f"cases {missing} did not run:\n{run.stdout[-3000:]}")

@@ -129,11 +129,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_module(
-        module,
-        CEPH,
-        Operation(rbd_backup.converge_backup, validate=rbd_backup.validate_backup, need_rbd=True),
-    )
+    operation = Operation(rbd_backup.converge_backup, validate=rbd_backup.validate_backup, need_rbd=True)
+    run_module(module, CEPH, operation)
 
 
 if __name__ == "__main__":

@@ -129,9 +129,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_module(
-        module, CEPH, Operation(rbd_snapshot.converge, validate=rbd_snapshot.validate_params, need_rbd=True)
-    )
+    operation = Operation(rbd_snapshot.converge, validate=rbd_snapshot.validate_params, need_rbd=True)
+    run_module(module, CEPH, operation)
 
 
 if __name__ == "__main__":

@@ -55,9 +55,11 @@ def test_lab_inventory():
     out = _inventory(REPO / "inventories" / "lab")
     assert out.returncode == 0, out.stderr
     data = _plain(json.loads(out.stdout))
-    assert data["lab"]["children"] == ["dc_dc1"]
-    assert data["dc_dc1"]["children"] == ["rack_r1"]
-    assert sorted(data["rack_r1"]["hosts"]) == ["scloud-node1", "scloud-node2", "scloud-node3"]
+    # Two racks in two datacenters: the backups pool keeps one copy in each (group_vars/lab.yml).
+    assert data["lab"]["children"] == ["dc_dc1", "dc_dc2"]
+    assert data["dc_dc1"]["children"] == ["rack_r1"] and data["dc_dc2"]["children"] == ["rack_r2"]
+    assert sorted(data["rack_r1"]["hosts"]) == ["scloud-node1", "scloud-node2"]
+    assert data["rack_r2"]["hosts"] == ["scloud-node3"]
     hv = data["_meta"]["hostvars"]["scloud-node3"]
     assert hv["ansible_host"] == "10.89.10.13"
 
