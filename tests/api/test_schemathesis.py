@@ -37,6 +37,10 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_errors(case, fuzzed_api):
     response = case.call(headers={"Authorization": f"Bearer {fuzzed_api.tokens['admin']}"}, timeout=30)
+    if response.status_code == 503 and case.path == "/v1/overview":
+        # No Prometheus in this setup: the documented answer whatever the input (nothing to fuzz).
+        assert response.json()["code"] == "metrics_unavailable", response.text
+        return
     assert response.status_code < 500, (case.method, case.path, response.status_code, response.text[:500])
     ctype = (response.headers.get("content-type") or [""])[0]
     if response.status_code >= 400 and ctype.startswith("application/"):
