@@ -630,26 +630,36 @@ class Registry:
         """A backup now: a snapshot of the volume, copied incrementally into the backup pool, the
         oldest beyond ``keep`` removed. ``scheduled``: only when the plan is due (checked under its
         lock, so two API nodes never both run it)."""
-        key = resource_key(K.BACKUP, name)
+
+        def build(s: Session, rec: Resource) -> tuple[dict[str, Any], str]:
+            spec = BackupSpec.model_validate(rec.spec)
+            if scheduled and not self._due(s, rec, spec):
+                raise Conflict(f"backup plan {name} is not due", code="not_due")
+            return self._backup_vars(rec, spec, self._new_backup_name(name))
+
+        return self._action(principal, K.BACKUP, name, "/run", build)
+
+    def _action(self, principal: Principal, kind: str, name: str, suffix: str, build) -> JobPublic:
+        """A job on an existing record that does not change its spec (a backup run, a rollback):
+        under the record's locks, refused while its job or a related one runs, the record pending
+        on the new job; ``build(session, record)`` checks the request and gives the variables."""
+        key = resource_key(kind, name)
 
         def prepare(s: Session, job: Job) -> None:
-            rec = self.get(s, K.BACKUP, name)
-            spec = BackupSpec.model_validate(rec.spec)
-            with locks.held(s, key, resource_key(K.VOLUME, spec.volume)):
+            rec = self.get(s, kind, name)
+            with locks.held(s, key, *self._extra_locks(s, kind, name, rec, None)):
                 s.refresh(rec)
-                self._check_busy(s, self._busy_keys(s, K.BACKUP, name, rec, spec), key)
-                if scheduled and not self._due(s, rec, spec):
-                    raise Conflict(f"backup plan {name} is not due", code="not_due")
-                variables, limit = self._backup_vars(rec, spec, self._new_backup_name(name))
+                self._check_busy(s, self._busy_keys(s, kind, name, rec, None), key)
+                variables, limit = build(s, rec)
                 variables["resource_generation"] = rec.generation
-                validate_vars(self.services.catalogue.get(PLAYBOOKS[K.BACKUP]), variables)
+                validate_vars(self.services.catalogue.get(PLAYBOOKS[kind]), variables)
                 rec.status, rec.last_job_id, rec.updated_at = ResourceStatus.PENDING, job.id, utcnow()
                 job.extra_vars, job.limit = variables, limit
 
         job, _ = self.services.submit(
             principal,
-            JobCreate(playbook=PLAYBOOKS[K.BACKUP]),
-            path=resource_path(K.BACKUP, name) + "/run",
+            JobCreate(playbook=PLAYBOOKS[kind]),
+            path=resource_path(kind, name) + suffix,
             method="POST",
             resource=key,
             prepare=prepare,
@@ -765,42 +775,24 @@ class Registry:
 
     def rollback_snapshot(self, principal: Principal, name: str) -> JobPublic:
         """A job that rolls the volume back to the snapshot; refused while a VM may run on it."""
-        key = resource_key(K.SNAPSHOT, name)
         volume = name.partition("@")[0]
 
-        def prepare(s: Session, job: Job) -> None:
-            with locks.held(s, key, resource_key(K.VOLUME, volume)):
-                rec = self.get(s, K.SNAPSHOT, name)
-                self._check_busy(s, self._busy_keys(s, K.SNAPSHOT, name, rec, None), key)
-                users = self._volume_in_use(s, volume)
-                if users:
-                    raise _conflict(
-                        f"volume {volume} is attached to VM {', '.join(users)}, which may be running: "
-                        "PUT the VM with state shutoff before rolling back",
-                        ["name"],
-                        "in_use",
-                        code="resource_in_use",
-                    )
-                variables, limit = self._snapshot_vars(
-                    name,
-                    snapshot_state="present",
-                    snapshot_protected=bool(rec.spec.get("protected")),
-                    snapshot_rollback=True,
+        def build(s: Session, rec: Resource) -> tuple[dict[str, Any], str]:
+            users = self._volume_in_use(s, volume)
+            if users:
+                raise _conflict(
+                    f"volume {volume} is attached to VM {', '.join(users)}, which may be running: "
+                    "PUT the VM with state shutoff before rolling back",
+                    ["name"],
+                    "in_use",
+                    code="resource_in_use",
                 )
-                variables["resource_generation"] = rec.generation
-                validate_vars(self.services.catalogue.get(PLAYBOOKS[K.SNAPSHOT]), variables)
-                rec.status, rec.last_job_id, rec.updated_at = ResourceStatus.PENDING, job.id, utcnow()
-                job.extra_vars, job.limit = variables, limit
+            protected = bool(rec.spec.get("protected"))
+            return self._snapshot_vars(
+                name, snapshot_state="present", snapshot_protected=protected, snapshot_rollback=True
+            )
 
-        job, _ = self.services.submit(
-            principal,
-            JobCreate(playbook=PLAYBOOKS[K.SNAPSHOT]),
-            path=resource_path(K.SNAPSHOT, name) + "/rollback",
-            method="POST",
-            resource=key,
-            prepare=prepare,
-        )
-        return job
+        return self._action(principal, K.SNAPSHOT, name, "/rollback", build)
 
     @staticmethod
     def _vms(s: Session) -> list[Resource]:
