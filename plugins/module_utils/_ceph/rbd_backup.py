@@ -19,7 +19,11 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 
-from ansible_collections.scloud.stack.plugins.module_utils._ceph.rbd_snapshot import differs
+from ansible_collections.scloud.stack.plugins.module_utils._ceph.rbd_snapshot import (
+    CHUNK,
+    check_name,
+    differs,
+)
 from ansible_collections.scloud.stack.plugins.module_utils._common.diff import make_diff
 from ansible_collections.scloud.stack.plugins.module_utils._common.errors import EngineError, ValidationError
 
@@ -27,14 +31,6 @@ try:
     import rbd
 except ImportError:  # reported by connection.require_library
     rbd = None
-
-CHUNK = 4 * 1024 * 1024
-_FORBIDDEN = ("/", "@", " ")
-
-
-def _check_name(option, value):
-    if not value or any(c in value for c in _FORBIDDEN) or len(value) > 200:
-        raise ValidationError(option, f"{value!r} is not a name (1 to 200 characters, no '/', '@' or space)")
 
 
 def backup_name(pool, image):
@@ -45,15 +41,15 @@ def validate_backup(params):
     for option in ("pool", "backup_pool"):
         if not params[option]:
             raise ValidationError(option, "must not be empty")
-    _check_name("image", params["image"])
+    check_name("image", params["image"])
     if params.get("backup_image"):
-        _check_name("backup_image", params["backup_image"])
+        check_name("backup_image", params["backup_image"])
     if params["state"] == "present":
         if not params.get("snapshot"):
             raise ValidationError(
                 "snapshot", "is required when state is present: the source snapshot to back up"
             )
-        _check_name("snapshot", params["snapshot"])
+        check_name("snapshot", params["snapshot"])
     if params.get("keep") is not None and params["keep"] < 1:
         raise ValidationError(
             "keep", f"{params['keep']} must be 1 or more (the newest backup is the next base)"
@@ -70,9 +66,9 @@ def validate_restore(params):
     for option in ("pool", "backup_pool"):
         if not params[option]:
             raise ValidationError(option, "must not be empty")
-    _check_name("image", params["image"])
-    _check_name("backup_image", params["backup_image"])
-    _check_name("snapshot", params["snapshot"])
+    check_name("image", params["image"])
+    check_name("backup_image", params["backup_image"])
+    check_name("snapshot", params["snapshot"])
 
 
 def _ioctx(session, pool, option):

@@ -26,7 +26,8 @@ _FORBIDDEN = ("/", "@", " ")
 CHUNK = 4 * 1024 * 1024
 
 
-def _check_name(option, value):
+def check_name(option, value):
+    """A snapshot or image name librbd takes as one path segment."""
     if not value or any(c in value for c in _FORBIDDEN) or len(value) > 200:
         raise ValidationError(option, f"{value!r} is not a name (1 to 200 characters, no '/', '@' or space)")
 
@@ -34,8 +35,8 @@ def _check_name(option, value):
 def validate_params(params):
     if not params["pool"]:
         raise ValidationError("pool", "must not be empty")
-    _check_name("image", params["image"])
-    _check_name("name", params["name"])
+    check_name("image", params["image"])
+    check_name("name", params["name"])
     if params["state"] == "absent" and params.get("rollback"):
         raise ValidationError("rollback", "a snapshot that is to be removed cannot be rolled back to")
     if params["state"] == "absent" and params.get("protected"):
